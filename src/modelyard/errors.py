@@ -1,0 +1,95 @@
+"""One error hierarchy: each error carries its HTTP status and a stable machine-readable code."""
+
+from typing import Any
+
+
+class ModelyardError(Exception):
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class BadRequest(ModelyardError):
+    status_code = 400
+    code = "bad_request"
+
+
+class MalformedJSON(BadRequest):
+    code = "malformed_json"
+
+
+class Unauthorized(ModelyardError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class NotFound(ModelyardError):
+    status_code = 404
+    code = "not_found"
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+
+class VersionNotFound(NotFound):
+    code = "version_not_found"
+
+
+class AliasNotFound(NotFound):
+    code = "alias_not_found"
+
+
+class PayloadTooLarge(ModelyardError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedFormat(ModelyardError):
+    status_code = 415
+    code = "unsupported_format"
+
+
+class InvalidInput(ModelyardError):
+    """The request is well-formed but its records do not fit the model's input schema."""
+
+    status_code = 422
+    code = "invalid_input"
+
+
+class UnparseableFile(InvalidInput):
+    code = "unparseable_file"
+
+
+class RegistryError(ModelyardError):
+    """A registry operation was asked for something the registry cannot do."""
+
+    status_code = 400
+    code = "registry_error"
+
+
+class ArtifactRefused(ModelyardError):
+    """The load gate refused to unpickle an artifact."""
+
+    status_code = 503
+    code = "artifact_refused"
+
+
+class ArtifactTampered(ArtifactRefused):
+    code = "artifact_tampered"
+
+
+class VersionMismatch(ArtifactRefused):
+    code = "library_version_mismatch"
+
+
+class ModelNotReady(ModelyardError):
+    status_code = 503
+    code = "model_not_ready"

@@ -1,0 +1,83 @@
+"""The load gate: nothing is unpickled unless the registry vouches for the exact bytes.
+
+Pickle runs whatever code is inside the file, so the SHA-256 recorded at registration is checked
+before loading, and so are the library versions the artifact was saved with.
+"""
+
+from typing import Any
+
+import numpy as np
+import sklearn
+
+from modelyard.errors import ArtifactRefused, ArtifactTampered, VersionMismatch
+from modelyard.fsutil import sha256_file
+from modelyard.registry import ModelVersion, load_artifact
+from modelyard.scoring import LoadedModel, score
+from modelyard.tabular import Table
+
+
+def verify(model_version: ModelVersion, allow_version_mismatch: bool = False) -> None:
+    artifact = model_version.artifact
+    recorded = model_version.metadata["artifact"]["sha256"]
+    label = f"model {model_version.name!r} version {model_version.version}"
+    if not artifact.is_file():
+        raise ArtifactTampered(f"{label}: {artifact} is missing; restore it or register the model again")
+    actual = sha256_file(artifact)
+    if actual != recorded:
+        raise ArtifactTampered(
+            f"{label}: {artifact} has SHA-256 {actual[:12]}…, but the registry recorded {recorded[:12]}…; "
+            "the file changed after registration and will not be loaded. Restore the original file, "
+            f"or register the new one as a new version: modelyard models register FILE --name {model_version.name}"
+        )
+    if not allow_version_mismatch:
+        _check_versions(label, model_version.metadata["versions"])
+
+
+def _check_versions(label: str, saved: dict[str, str]) -> None:
+    running = {"scikit-learn": sklearn.__version__, "numpy": np.__version__}
+    # scikit-learn only promises pickles load within a minor version; numpy changed its pickles at 2.0.
+    parts = {"scikit-learn": 2, "numpy": 1}
+    for library, count in parts.items():
+        if _release(saved[library], count) != _release(running[library], count):
+            raise VersionMismatch(
+                f"{label} was saved with {library} {saved[library]}, this process runs "
+                f"{running[library]}. Retrain and register it with {library} "
+                f"{'.'.join(_release(running[library], count))}.x, or run modelyard with "
+                f"{library}=={saved[library]}, or set MODELYARD_ALLOW_VERSION_MISMATCH=true "
+                "to load it anyway (its predictions may differ)"
+            )
+
+
+def _release(version: str, parts: int) -> tuple[str, ...]:
+    return tuple(version.split(".")[:parts])
+
+
+def load(model_version: ModelVersion, allow_version_mismatch: bool = False) -> LoadedModel:
+    """Verify, unpickle, pin to one core and warm up a registered model version."""
+    verify(model_version, allow_version_mismatch)
+    label = f"model {model_version.name!r} version {model_version.version}"
+    try:
+        estimator, _ = load_artifact(model_version.artifact)
+        _single_threaded(estimator)
+        model = LoadedModel(
+            name=model_version.name,
+            version=model_version.version,
+            estimator=estimator,
+            schema=model_version.schema,
+            metadata=model_version.metadata,
+        )
+        _warm(model)
+    except Exception as exc:
+        raise ArtifactRefused(f"{label} failed to load: {type(exc).__name__}: {exc}") from exc
+    return model
+
+
+def _single_threaded(estimator: Any) -> None:
+    """In a server, n_jobs>1 costs more in thread start-up than it saves on small requests."""
+    params = {key: 1 for key in estimator.get_params(deep=True) if key.split("__")[-1] == "n_jobs"}
+    if params:
+        estimator.set_params(**params)
+
+
+def _warm(model: LoadedModel) -> None:
+    score(model, Table.from_records([model.schema.example_row()]))

@@ -1,0 +1,236 @@
+"""The model registry on the shared volume.
+
+    <root>/<name>/<version>/model.joblib|model.pkl   the artifact, read-only
+    <root>/<name>/<version>/metadata.json            SHA-256, library versions, task, input schema
+    <root>/<name>/aliases/<alias>.json               {"version": N, "updated_at": ...}
+
+A version is staged in a hidden folder and renamed into place, so other containers see all of it or
+none of it; renaming onto an existing version fails, which is how two registrations never share a
+number. An alias is one small file replaced atomically.
+"""
+
+import json
+import os
+import re
+import shutil
+import sys
+import uuid
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import sklearn
+from sklearn.base import is_classifier, is_regressor
+from sklearn.exceptions import InconsistentVersionWarning
+
+from modelyard.errors import AliasNotFound, ModelNotFound, RegistryError, VersionNotFound
+from modelyard.fsutil import atomic_write_json, sha256_file
+from modelyard.schema import InputSchema, read_input_schema
+
+PRODUCTION = "production"
+FORMATS = {".joblib": "joblib", ".pkl": "pickle", ".pickle": "pickle"}
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: int
+    path: Path
+    metadata: dict[str, Any]
+
+    @property
+    def artifact(self) -> Path:
+        return self.path / self.metadata["artifact"]["file"]
+
+    @property
+    def schema(self) -> InputSchema:
+        return InputSchema.from_dict(self.metadata["input_schema"])
+
+
+def check_name(name: str, what: str = "model name") -> str:
+    if not NAME_PATTERN.fullmatch(name) or name.isdigit():
+        raise RegistryError(
+            f"{what} {name!r} is not valid: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit, and not only digits"
+        )
+    return name
+
+
+def load_artifact(path: Path) -> tuple[Any, str | None]:
+    """Unpickle an artifact; also return the scikit-learn version it was saved with, if not ours."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InconsistentVersionWarning)
+        estimator = joblib.load(path)
+    saved_with = next(
+        (w.message.original_sklearn_version for w in caught
+         if isinstance(w.message, InconsistentVersionWarning)),
+        None,
+    )
+    return estimator, saved_with
+
+
+def describe(estimator: Any) -> dict[str, Any]:
+    """What the registry records about a fitted estimator, besides the file itself."""
+    if is_classifier(estimator):
+        task = "classification"
+    elif is_regressor(estimator):
+        task = "regression"
+    else:
+        raise RegistryError(
+            f"{type(estimator).__name__} is neither a classifier nor a regressor; "
+            "modelyard serves fitted scikit-learn classifiers, regressors and pipelines ending in one"
+        )
+    classes = getattr(estimator, "classes_", None)
+    return {
+        "task": task,
+        "estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
+        "classes": None if classes is None else np.asarray(classes).tolist(),
+        "has_predict_proba": hasattr(estimator, "predict_proba"),
+        "input_schema": read_input_schema(estimator).to_dict(),
+    }
+
+
+def library_versions(sklearn_version: str | None = None) -> dict[str, str]:
+    return {
+        "python": ".".join(map(str, sys.version_info[:3])),
+        "scikit-learn": sklearn_version or sklearn.__version__,
+        "numpy": np.__version__,
+        "joblib": joblib.__version__,
+    }
+
+
+class Registry:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def register(
+        self,
+        artifact: Path,
+        name: str,
+        description: str | None = None,
+        metrics: dict[str, float] | None = None,
+    ) -> ModelVersion:
+        check_name(name)
+        artifact = Path(artifact)
+        fmt = FORMATS.get(artifact.suffix.lower())
+        if fmt is None:
+            raise RegistryError(f"{artifact}: expected a .joblib, .pkl or .pickle file")
+        if not artifact.is_file():
+            raise RegistryError(f"{artifact}: no such file")
+        try:
+            estimator, saved_with = load_artifact(artifact)
+        except Exception as exc:
+            raise RegistryError(f"{artifact}: cannot be loaded ({type(exc).__name__}: {exc})") from exc
+        metadata = {
+            "name": name,
+            "created_at": datetime.now(UTC).isoformat(),
+            "description": description,
+            "metrics": metrics or {},
+            "artifact": {
+                "file": f"model{artifact.suffix.lower()}",
+                "format": fmt,
+                "sha256": sha256_file(artifact),
+                "size_bytes": artifact.stat().st_size,
+                "source": str(artifact.resolve()),
+            },
+            "versions": library_versions(saved_with),
+            **describe(estimator),
+        }
+        return self._commit(name, artifact, metadata)
+
+    def _commit(self, name: str, artifact: Path, metadata: dict[str, Any]) -> ModelVersion:
+        model_dir = self.root / name
+        model_dir.mkdir(parents=True, exist_ok=True)
+        staging = model_dir / f".staging-{uuid.uuid4().hex}"
+        staging.mkdir()
+        try:
+            target = staging / metadata["artifact"]["file"]
+            shutil.copyfile(artifact, target)
+            os.chmod(target, 0o444)
+            while True:
+                version = max(self.version_numbers(name), default=0) + 1
+                metadata["version"] = version
+                atomic_write_json(staging / "metadata.json", metadata, mode=0o444)
+                try:
+                    os.rename(staging, model_dir / str(version))
+                except OSError:
+                    if (model_dir / str(version)).exists():
+                        continue  # another process took this number first: take the next
+                    raise
+                return self.get(name, version)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def model_names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            entry.name for entry in self.root.iterdir()
+            if entry.is_dir() and NAME_PATTERN.fullmatch(entry.name) and self.version_numbers(entry.name)
+        )
+
+    def version_numbers(self, name: str) -> list[int]:
+        model_dir = self.root / name
+        if not model_dir.is_dir():
+            return []
+        return sorted(int(entry.name) for entry in model_dir.iterdir() if entry.name.isdigit())
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        return [self.get(name, version) for version in self._existing(name)]
+
+    def get(self, name: str, version: int) -> ModelVersion:
+        if version not in self._existing(name):
+            raise VersionNotFound(
+                f"model {name!r} has no version {version}; versions: {self.version_numbers(name)}"
+            )
+        path = self.root / name / str(version)
+        metadata = json.loads((path / "metadata.json").read_text())
+        return ModelVersion(name=name, version=version, path=path, metadata=metadata)
+
+    def _existing(self, name: str) -> list[int]:
+        numbers = self.version_numbers(name)
+        if not numbers:
+            raise ModelNotFound(
+                f"no model named {name!r}; registered models: {self.model_names() or 'none'}"
+            )
+        return numbers
+
+    def promote(self, name: str, version: int, alias: str = PRODUCTION) -> ModelVersion:
+        check_name(alias, "alias")
+        model_version = self.get(name, version)
+        record = {"version": version, "updated_at": datetime.now(UTC).isoformat()}
+        atomic_write_json(self.root / name / "aliases" / f"{alias}.json", record)
+        return model_version
+
+    def aliases(self, name: str) -> dict[str, int]:
+        self._existing(name)
+        alias_dir = self.root / name / "aliases"
+        if not alias_dir.is_dir():
+            return {}
+        return {
+            path.stem: json.loads(path.read_text())["version"]
+            for path in sorted(alias_dir.glob("*.json"))
+            if not path.name.startswith(".")
+        }
+
+    def alias_version(self, name: str, alias: str = PRODUCTION) -> int | None:
+        path = self.root / name / "aliases" / f"{alias}.json"
+        try:
+            return int(json.loads(path.read_text())["version"])
+        except FileNotFoundError:
+            return None
+
+    def resolve(self, name: str, alias: str = PRODUCTION) -> ModelVersion:
+        self._existing(name)
+        version = self.alias_version(name, alias)
+        if version is None:
+            raise AliasNotFound(
+                f"model {name!r} has no {alias!r} alias; set one with: "
+                f"modelyard models promote {name} VERSION" + ("" if alias == PRODUCTION else f" --alias {alias}")
+            )
+        return self.get(name, version)

@@ -1,0 +1,67 @@
+"""Pure prediction: a loaded model and validated records in, predictions out. No HTTP, no queues."""
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelyard.errors import InvalidInput
+from modelyard.schema import InputSchema
+from modelyard.tabular import Table
+from modelyard.validation import Prepared, prepare
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    name: str
+    version: int
+    estimator: Any
+    schema: InputSchema
+    metadata: dict[str, Any]
+
+    @property
+    def classes(self) -> list[Any] | None:
+        return self.metadata.get("classes")
+
+    @property
+    def has_probabilities(self) -> bool:
+        return bool(self.metadata.get("has_predict_proba"))
+
+
+@dataclass
+class Scores:
+    predictions: np.ndarray
+    probabilities: np.ndarray | None
+    warnings: list[dict[str, Any]]
+
+    def __len__(self) -> int:
+        return len(self.predictions)
+
+
+def score(model: LoadedModel, table: Table) -> Scores:
+    prepared: Prepared = prepare(table, model.schema)
+    features: Any = prepared.frame
+    if not hasattr(model.estimator, "feature_names_in_"):
+        features = features.to_numpy()  # fitted without names: pass a bare array, as it was fitted
+    predictions = model.estimator.predict(features)
+    probabilities = model.estimator.predict_proba(features) if model.has_probabilities else None
+    return Scores(predictions=predictions, probabilities=probabilities, warnings=prepared.warnings)
+
+
+def with_predictions(frame: pd.DataFrame, scores: Scores, classes: list[Any] | None) -> pd.DataFrame:
+    """The input with a `prediction` column and, for classifiers, one `probability_<class>` each."""
+    columns: dict[str, Any] = {"prediction": scores.predictions}
+    if scores.probabilities is not None and classes is not None:
+        for index, label in enumerate(classes):
+            columns[f"probability_{label}"] = scores.probabilities[:, index]
+    clashes = [name for name in columns if name in frame.columns]
+    if clashes:
+        raise InvalidInput(
+            f"the input already has column(s) {clashes}, which the output would overwrite; rename them",
+            [{"row": None, "field": name, "code": "column_conflict"} for name in clashes],
+        )
+    output = frame.reset_index(drop=True).copy()
+    for name, values in columns.items():
+        output[name] = values
+    return output
