@@ -53,12 +53,11 @@ def prepare(table: Table, schema: InputSchema) -> Prepared:
             values = table.frame[feature.name]
             columns[feature.name] = _column(values, feature, table.text_values, absent, problems, warnings)
     if problems.count:
-        rows = {item["row"] for item in problems.items}
-        listed = "" if problems.count <= MAX_LISTED else f"; the first {MAX_LISTED} are listed"
+        first = problems.items[0]
+        where = "" if first["row"] is None else f"row {first['row']}, "
         raise InvalidInput(
-            f"{problems.count} problem(s) in the input, first: row {problems.items[0]['row']}, "
-            f"field {problems.items[0]['field']!r}: {problems.items[0]['message']} "
-            f"({len(rows)} row(s) listed{listed})",
+            f"{problems.count} problem(s) in the input; first: {where}field {first['field']!r}: "
+            f"{first['message']}" + (f" (the first {MAX_LISTED} are listed)" if problems.count > MAX_LISTED else ""),
             problems.items,
         )
     frame = pd.DataFrame(columns, columns=schema.names)

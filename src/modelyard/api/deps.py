@@ -1,0 +1,46 @@
+"""Typed dependencies of the routes."""
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from modelyard.config import Settings
+from modelyard.errors import Unauthorized
+from modelyard.metrics import ApiMetrics
+from modelyard.serving import ModelStore
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_store(request: Request) -> ModelStore:
+    store: ModelStore = request.app.state.store
+    return store
+
+
+def get_metrics(request: Request) -> ApiMetrics:
+    metrics: ApiMetrics = request.app.state.metrics
+    return metrics
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[ModelStore, Depends(get_store)]
+MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
+
+
+def require_api_key(request: Request, settings: SettingsDep) -> None:
+    if settings.api_key is None:
+        return
+    expected = settings.api_key.get_secret_value()
+    scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+    given = bearer.strip() if scheme.lower() == "bearer" else request.headers.get("x-api-key", "")
+    if not (given and secrets.compare_digest(given.encode(), expected.encode())):
+        raise Unauthorized(
+            "this endpoint needs the API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
+        )
+
+
+Authorized = Depends(require_api_key)

@@ -1,0 +1,61 @@
+"""Every error the API returns has one shape: {"error": {"code", "message", "details"}}."""
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from modelyard.errors import ModelyardError
+
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+
+
+def error_response(error: ModelyardError, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error.to_dict(), status_code=error.status_code, headers=headers)
+
+
+def _body(status: int, code: str, message: str, details: list[dict[str, Any]]) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "details": details}}, status)
+
+
+async def _modelyard_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ModelyardError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    return error_response(exc, headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(error["type"] == "json_invalid" for error in errors):
+        reason = errors[0].get("ctx", {}).get("error", "invalid JSON")
+        return _body(400, "malformed_json", f"the request body is not valid JSON: {reason}", [])
+    details = [
+        {
+            "field": ".".join(str(part) for part in error["loc"][1:]) or error["loc"][0],
+            "in": error["loc"][0],
+            "code": error["type"],
+            "message": error["msg"],
+        }
+        for error in errors
+    ]
+    first = details[0]
+    message = f"invalid request: {first['in']} field {first['field']!r}: {first['message']}"
+    return _body(422, "invalid_request", message, details)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    response = _body(exc.status_code, code, str(exc.detail), [])
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ModelyardError, _modelyard_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)

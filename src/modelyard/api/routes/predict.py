@@ -1,0 +1,126 @@
+"""Real-time scoring: JSON records, or a whole CSV, Parquet or JSON Lines file.
+
+Scoring is CPU work, so it runs in the thread pool (plain `def` handlers, or run_in_threadpool),
+never on the event loop.
+"""
+
+import json
+from collections import defaultdict
+from pathlib import PurePath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from modelyard.api.deps import Authorized, MetricsDep, SettingsDep, StoreDep
+from modelyard.api.schemas import PredictRequest, PredictResponse
+from modelyard.errors import MalformedJSON, PayloadTooLarge
+from modelyard.metrics import PredictionTrack
+from modelyard.scoring import LoadedModel, Scores
+from modelyard.serving import ModelStore
+from modelyard.logs import request_id
+from modelyard.scoring import score, with_predictions
+from modelyard.tabular import FORMATS, Table, detect_format, read_table, write_table
+
+router = APIRouter(prefix="/v1/models", tags=["predict"], dependencies=[Authorized])
+VersionQuery = Annotated[int | None, Query(ge=1, description="Pin a version instead of production.")]
+
+
+# The body is read by hand so that it is JSON whatever Content-Type claims (`curl -d` says form).
+@router.post(
+    "/{name}/predict",
+    response_model=PredictResponse,
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": PredictRequest.model_json_schema()}}}},
+)
+async def predict(name: str, request: Request, store: StoreDep, metrics: MetricsDep,
+                  settings: SettingsDep, version: VersionQuery = None) -> Response:
+    with metrics.track_prediction(name) as track:
+        instances = _instances(await request.body(), settings.max_instances)
+        model, scores = await run_in_threadpool(_score_records, store, name, version, instances, track)
+    content: dict[str, Any] = {
+        "model": model.name,
+        "version": model.version,
+        "predictions": scores.predictions.tolist(),
+    }
+    if model.classes is not None:
+        if scores.probabilities is not None:
+            content["probabilities"] = scores.probabilities.tolist()
+        content["classes"] = model.classes
+    content["warnings"] = scores.warnings
+    content["request_id"] = request_id.get()
+    return JSONResponse(content)
+
+
+def _instances(raw: bytes, limit: int) -> list[dict[str, Any]]:
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MalformedJSON(f"the request body is not valid JSON: {exc}") from exc
+    try:
+        instances = PredictRequest.model_validate(body).instances
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+        ) from exc
+    if len(instances) > limit:
+        raise PayloadTooLarge(
+            f"{len(instances)} instances in one request; the limit is {limit} "
+            "(MODELYARD_MAX_INSTANCES): split it or use predict-file"
+        )
+    return instances
+
+
+def _score_records(store: ModelStore, name: str, version: int | None,
+                   instances: list[dict[str, Any]], track: PredictionTrack) -> tuple[LoadedModel, Scores]:
+    model = store.get(name, version)
+    track.version = str(model.version)
+    scores = score(model, Table.from_records(instances))
+    track.rows = len(scores)
+    return model, scores
+
+
+@router.post(
+    "/{name}/predict-file",
+    response_class=Response,
+    responses={200: {"description": "The uploaded file, in its own format, with prediction columns"}},
+)
+def predict_file(
+    name: str,
+    file: Annotated[UploadFile, File(description="A .csv, .parquet or .jsonl file of records")],
+    store: StoreDep,
+    metrics: MetricsDep,
+    version: VersionQuery = None,
+    format: Annotated[str | None, Query(description="csv, parquet or jsonl, if the name does not say")] = None,
+) -> Response:
+    with metrics.track_prediction(name) as track:
+        fmt = detect_format(file.filename, file.content_type, format)
+        model = store.get(name, version)
+        track.version = str(model.version)
+        table = read_table(file.file.read(), fmt)
+        scores = score(model, table)
+        output = write_table(with_predictions(table.frame, scores, model.classes), fmt)
+        track.rows = len(scores)
+    stem = PurePath(file.filename or "upload").stem
+    headers = {
+        "X-Model-Name": model.name,
+        "X-Model-Version": str(model.version),
+        "X-Modelyard-Warnings": _summary(scores.warnings),
+        "Content-Disposition": f'attachment; filename="{stem}.predictions.{fmt}"',
+    }
+    return Response(output, media_type=FORMATS[fmt], headers=headers)
+
+
+def _summary(warnings: list[dict[str, Any]]) -> str:
+    """Warnings grouped by field and code, small enough for a header."""
+    rows: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for warning in warnings:
+        rows[(warning["field"], warning["code"])].append(warning["row"])
+    summary = [
+        {"field": field, "code": code, "count": len(found), "rows": found[:20]}
+        for (field, code), found in rows.items()
+    ]
+    return json.dumps(summary, separators=(",", ":"))

@@ -1,0 +1,73 @@
+"""Prometheus metrics of the real-time API, in a registry of their own (one per app)."""
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+
+from modelyard.errors import ModelyardError
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+@dataclass
+class PredictionTrack:
+    """Filled in by a prediction as it goes; read when it ends."""
+
+    version: str = "none"
+    rows: int = 0
+
+
+class ApiMetrics:
+    def __init__(self) -> None:
+        disable_created_metrics()  # the *_created series only double what Prometheus scrapes
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "modelyard_predict_requests", "Prediction requests by model, version and outcome",
+            ["model", "version", "status"], registry=self.registry,
+        )
+        self.latency = Histogram(
+            "modelyard_predict_duration_seconds", "Time to answer a prediction request",
+            ["model"], buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.rows = Counter(
+            "modelyard_rows_scored", "Rows scored by model and version",
+            ["model", "version"], registry=self.registry,
+        )
+        self.load_failures = Counter(
+            "modelyard_model_load_failures", "Model versions the load gate or loader refused",
+            ["model", "code"], registry=self.registry,
+        )
+        self.serving_version = Gauge(
+            "modelyard_serving_version", "Version of each model now served as production",
+            ["model"], registry=self.registry,
+        )
+
+    @contextmanager
+    def track_prediction(self, model: str) -> Iterator[PredictionTrack]:
+        track, status, started = PredictionTrack(), "ok", time.perf_counter()
+        try:
+            yield track
+        except ModelyardError as exc:
+            status = exc.code
+            raise
+        except Exception:
+            status = "internal_error"
+            raise
+        finally:
+            self.latency.labels(model).observe(time.perf_counter() - started)
+            self.requests.labels(model, track.version, status).inc()
+            if status == "ok":
+                self.rows.labels(model, track.version).inc(track.rows)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

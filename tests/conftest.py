@@ -1,0 +1,27 @@
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from modelyard.registry import Registry
+from tests.server import ApiServer
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Registry:
+    return Registry(tmp_path / "models")
+
+
+@pytest.fixture
+def api_server(tmp_path: Path) -> Iterator[Callable[..., ApiServer]]:
+    """Starts real API servers on a registry folder; stops them all at the end of the test."""
+    servers: list[ApiServer] = []
+
+    def start(model_dir: Path, ready: bool = True, **settings: str) -> ApiServer:
+        server = ApiServer(model_dir, tmp_path / f"api-{len(servers)}.log", **settings)
+        servers.append(server)
+        return server.wait(ready=ready)
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -1,0 +1,67 @@
+"""Tiny fitted estimators and data for tests: real scikit-learn, small enough to fit in milliseconds."""
+
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+COLORS = ["blue", "green", "red"]
+
+
+def frame(rows: int = 60, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "age": rng.integers(18, 80, rows),
+        "income": rng.normal(50.0, 15.0, rows).round(2),
+        "color": rng.choice(COLORS, rows),
+    })
+
+
+def labels(data: pd.DataFrame) -> np.ndarray:
+    score = (data["age"] > 45).astype(int) + (data["color"] == "red").astype(int)
+    return np.where(score + (data["income"] > 50) >= 2, "yes", "no")
+
+
+def classifier(handle_unknown: str = "ignore", seed: int = 0, trees: int = 10) -> Pipeline:
+    """A churn-like pipeline: scaling, one-hot encoding and a random forest."""
+    data = frame(seed=seed)
+    preprocess = ColumnTransformer([
+        ("numeric", StandardScaler(), ["age", "income"]),
+        ("categorical", OneHotEncoder(handle_unknown=handle_unknown), ["color"]),
+    ])
+    forest = RandomForestClassifier(n_estimators=trees, random_state=seed, n_jobs=-1)
+    return Pipeline([("preprocess", preprocess), ("forest", forest)]).fit(data, labels(data))
+
+
+def imputing_classifier() -> Pipeline:
+    data = frame()
+    return make_pipeline(SimpleImputer(), LogisticRegression()).fit(data[["age", "income"]], labels(data))
+
+
+def array_regressor() -> LinearRegression:
+    """Fitted on a bare array: no feature names, so its inputs are x0, x1, x2."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 3))
+    return LinearRegression().fit(x, x @ np.array([1.0, -2.0, 0.5]) + 3)
+
+
+def save(estimator: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(estimator, path)
+    return path
+
+
+def records(rows: int = 5, seed: int = 3) -> list[dict[str, Any]]:
+    data = frame(rows, seed)
+    return [
+        {"age": int(row.age), "income": float(row.income), "color": str(row.color)}
+        for row in data.itertuples()
+    ]

@@ -1,0 +1,150 @@
+"""Predictions through real HTTP against a real uvicorn, checked against the estimator itself."""
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelyard.registry import Registry
+from modelyard.tabular import write_table
+from tests import factories
+from tests.server import ApiServer
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiServer, Registry]]:
+    root = tmp_path_factory.mktemp("predict")
+    registry = Registry(root / "models")
+    first = registry.register(factories.save(factories.classifier(), root / "v1.joblib"), "churn")
+    registry.register(factories.save(factories.classifier(seed=5, trees=20), root / "v2.joblib"), "churn")
+    registry.promote("churn", first.version)
+    registry.register(factories.save(factories.array_regressor(), root / "reg.joblib"), "price")
+    registry.promote("price", 1)
+    server = ApiServer(registry.root, root / "api.log").wait()
+    yield server, registry
+    server.stop()
+
+
+def estimator(registry: Registry, name: str, version: int):
+    return joblib.load(registry.get(name, version).artifact)
+
+
+def test_single_record(served) -> None:
+    server, registry = served
+    record = factories.records(1)[0]
+    response = server.client.post("/v1/models/churn/predict", json={"instances": [record]})
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    model = estimator(registry, "churn", 1)
+    frame = pd.DataFrame([record])
+    assert body["model"] == "churn" and body["version"] == 1
+    assert body["predictions"] == model.predict(frame).tolist()
+    assert body["probabilities"] == model.predict_proba(frame).tolist()
+    assert body["classes"] == ["no", "yes"]
+    assert body["request_id"] == response.headers["x-request-id"]
+    assert body["warnings"] == []
+
+
+def test_hundred_records_equal_the_estimator(served) -> None:
+    server, registry = served
+    records = factories.records(100, seed=9)
+    body = server.client.post("/v1/models/churn/predict", json={"instances": records}).json()
+
+    model = estimator(registry, "churn", 1)
+    frame = pd.DataFrame(records)
+    assert len(body["predictions"]) == 100
+    assert body["predictions"] == model.predict(frame).tolist()
+    assert np.array_equal(np.array(body["probabilities"]), model.predict_proba(frame))
+
+
+def test_pinned_version(served) -> None:
+    server, registry = served
+    records = factories.records(20, seed=4)
+    body = server.client.post("/v1/models/churn/predict?version=2", json={"instances": records}).json()
+    assert body["version"] == 2
+    assert body["probabilities"] == estimator(registry, "churn", 2).predict_proba(pd.DataFrame(records)).tolist()
+
+
+def test_regressor_without_feature_names(served) -> None:
+    server, registry = served
+    rows = [[0.5, -1.0, 2.0], [1.0, 0.0, 0.0]]
+    instances = [dict(zip(["x0", "x1", "x2"], row, strict=True)) for row in rows]
+    body = server.client.post("/v1/models/price/predict", json={"instances": instances}).json()
+    assert body["predictions"] == estimator(registry, "price", 1).predict(np.array(rows)).tolist()
+    assert "probabilities" not in body and "classes" not in body
+
+
+def test_request_id_is_honoured(served) -> None:
+    server, _ = served
+    response = server.client.post(
+        "/v1/models/churn/predict",
+        json={"instances": factories.records(1)},
+        headers={"X-Request-ID": "trace-42"},
+    )
+    assert response.headers["x-request-id"] == "trace-42"
+    assert response.json()["request_id"] == "trace-42"
+    logged = [json.loads(line) for line in server.logs().splitlines() if "trace-42" in line]
+    assert logged and all(entry["request_id"] == "trace-42" for entry in logged)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
+def test_predict_file(served, fmt: str) -> None:
+    server, registry = served
+    data = factories.frame(50, seed=8)
+    data.insert(0, "customer_id", [f"c{i}" for i in range(50)])
+    upload = write_table(data, fmt)
+    response = server.client.post(
+        "/v1/models/churn/predict-file", files={"file": (f"customers.{fmt}", upload)}
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.headers["x-model-version"] == "1"
+    assert f"customers.predictions.{fmt}" in response.headers["content-disposition"]
+    readers = {"csv": pd.read_csv, "parquet": pd.read_parquet,
+               "jsonl": lambda b: pd.read_json(b, lines=True)}
+    scored = readers[fmt](io.BytesIO(response.content))
+    model = estimator(registry, "churn", 1)
+    features = data[["age", "income", "color"]]
+    assert list(scored.columns) == [*data.columns, "prediction", "probability_no", "probability_yes"]
+    assert scored["customer_id"].tolist() == data["customer_id"].tolist()
+    assert scored["prediction"].tolist() == model.predict(features).tolist()
+    expected = model.predict_proba(features)
+    tolerance = 1e-15 if fmt != "parquet" else 0  # text formats round-trip floats to the last digit
+    assert np.allclose(scored[["probability_no", "probability_yes"]], expected, rtol=0, atol=tolerance)
+
+
+def test_models_list_and_show(served) -> None:
+    server, _ = served
+    listed = server.client.get("/v1/models").json()["models"]
+    assert {m["name"]: (m["versions"], m["aliases"], m["serving_version"]) for m in listed} == {
+        "churn": ([1, 2], {"production": 1}, 1),
+        "price": ([1], {"production": 1}, 1),
+    }
+    shown = server.client.get("/v1/models/churn").json()
+    assert [f["name"] for f in shown["input_schema"]["features"]] == ["age", "income", "color"]
+    assert [v["version"] for v in shown["versions"]] == [1, 2]
+    assert shown["versions"][0]["artifact"]["sha256"]
+
+
+def test_metrics_count_requests_rows_and_latency(served) -> None:
+    server, _ = served
+    server.client.post("/v1/models/churn/predict", json={"instances": factories.records(7)})
+    text = server.client.get("/metrics").text
+    assert 'modelyard_predict_requests_total{model="churn",status="ok",version="1"}' in text
+    assert 'modelyard_rows_scored_total{model="churn",version="1"}' in text
+    assert 'modelyard_predict_duration_seconds_bucket{le="0.005",model="churn"}' in text
+    assert 'modelyard_serving_version{model="churn"} 1.0' in text
+
+
+def test_health_and_readiness(served) -> None:
+    server, _ = served
+    assert server.client.get("/healthz").json() == {"status": "ok"}
+    ready = server.client.get("/readyz").json()
+    assert ready["status"] == "ready"
+    assert {m["model"]: m["status"] for m in ready["models"]} == {"churn": "ready", "price": "ready"}
