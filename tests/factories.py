@@ -2,6 +2,7 @@
 
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import joblib
 import numpy as np
@@ -18,11 +19,13 @@ COLORS = ["blue", "green", "red"]
 
 def frame(rows: int = 60, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "age": rng.integers(18, 80, rows),
-        "income": rng.normal(50.0, 15.0, rows).round(2),
-        "color": rng.choice(COLORS, rows),
-    })
+    return pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, rows),
+            "income": rng.normal(50.0, 15.0, rows).round(2),
+            "color": rng.choice(COLORS, rows),
+        }
+    )
 
 
 def labels(data: pd.DataFrame) -> np.ndarray:
@@ -33,10 +36,12 @@ def labels(data: pd.DataFrame) -> np.ndarray:
 def classifier(handle_unknown: str = "ignore", seed: int = 0, trees: int = 10) -> Pipeline:
     """A churn-like pipeline: scaling, one-hot encoding and a random forest."""
     data = frame(seed=seed)
-    preprocess = ColumnTransformer([
-        ("numeric", StandardScaler(), ["age", "income"]),
-        ("categorical", OneHotEncoder(handle_unknown=handle_unknown), ["color"]),
-    ])
+    preprocess = ColumnTransformer(
+        [
+            ("numeric", StandardScaler(), ["age", "income"]),
+            ("categorical", OneHotEncoder(handle_unknown=handle_unknown), ["color"]),
+        ]
+    )
     forest = RandomForestClassifier(n_estimators=trees, random_state=seed, n_jobs=-1)
     return Pipeline([("preprocess", preprocess), ("forest", forest)]).fit(data, labels(data))
 
@@ -57,6 +62,14 @@ def save(estimator: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(estimator, path)
     return path
+
+
+def save_as_if_sklearn(version: str, estimator: Any, path: Path) -> Path:
+    """A genuine artifact as another scikit-learn release would have written it."""
+    import sklearn.base
+
+    with mock.patch.object(sklearn.base, "__version__", version):
+        return save(estimator, path)
 
 
 def records(rows: int = 5, seed: int = 3) -> list[dict[str, Any]]:

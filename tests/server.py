@@ -21,13 +21,18 @@ class ApiServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        env = {**os.environ, "MODELYARD_MODEL_DIR": str(model_dir),
-               "MODELYARD_RELOAD_INTERVAL_S": "0.5"}
+        env = {
+            **os.environ,
+            "MODELYARD_MODEL_DIR": str(model_dir),
+            "MODELYARD_RELOAD_INTERVAL_S": "0.5",
+        }
         env.update({f"MODELYARD_{key.upper()}": value for key, value in settings.items()})
         self._log = log_path.open("w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "modelyard", "serve", "--port", str(self.port)],
-            env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         self.client = httpx.Client(base_url=self.url, timeout=30)
 

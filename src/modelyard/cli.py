@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from modelyard.config import get_settings
 from modelyard.errors import ModelyardError
@@ -26,6 +27,9 @@ class _Group(click.Group):
             click.echo(f"error: {exc.message}", err=True)
             for detail in exc.details[:20]:
                 click.echo(f"  {json.dumps(detail, default=str)}", err=True)
+            sys.exit(1)
+        except ValidationError as exc:
+            click.echo(f"error: invalid MODELYARD_ setting(s); see .env.example\n{exc}", err=True)
             sys.exit(1)
 
 
@@ -77,15 +81,22 @@ def _parse_metric(ctx: click.Context, param: click.Parameter, values: tuple[str,
 @click.option("--name", required=True, help="Model name, e.g. churn.")
 @click.option("--promote", is_flag=True, help="Also make this version the production one.")
 @click.option("--description", default=None, help="A line about this version.")
-@click.option("--metric", "metrics", multiple=True, callback=_parse_metric,
-              help="NAME=NUMBER, repeatable: metrics to keep with the version.")
-def models_register(path: Path, name: str, promote: bool, description: str | None,
-                    metrics: dict[str, float]) -> None:
+@click.option(
+    "--metric",
+    "metrics",
+    multiple=True,
+    callback=_parse_metric,
+    help="NAME=NUMBER, repeatable: metrics to keep with the version.",
+)
+def models_register(
+    path: Path, name: str, promote: bool, description: str | None, metrics: dict[str, float]
+) -> None:
     """Copy a fitted model (.joblib, .pkl, .pickle) into the registry as a new version."""
     registry = _registry()
     version = registry.register(path, name, description=description, metrics=metrics)
-    click.echo(f"registered {name} version {version.version} "
-               f"(sha256 {version.metadata['artifact']['sha256'][:12]}…)")
+    click.echo(
+        f"registered {name} version {version.version} (sha256 {version.metadata['artifact']['sha256'][:12]}…)"
+    )
     if promote:
         registry.promote(name, version.version)
         click.echo(f"promoted {name} version {version.version} to {PRODUCTION}")

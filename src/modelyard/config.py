@@ -3,7 +3,7 @@
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,6 +39,11 @@ class Settings(BaseSettings):
 
     model_cache_size: int = Field(default=4, ge=1)
     """How many pinned (?version=N) model versions the API keeps loaded besides production."""
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_key_means_none(cls, value: object) -> object:
+        return None if value == "" else value
 
     @property
     def max_upload_bytes(self) -> int:

@@ -37,17 +37,19 @@ class DemoResult:
 def customers(rows: int, seed: int) -> pd.DataFrame:
     """Synthetic customers; the same seed always gives the same rows."""
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "customer_id": [f"C{seed:02d}-{i:06d}" for i in range(rows)],
-        "tenure_months": rng.integers(0, 73, rows),
-        "monthly_charges": rng.normal(65, 25, rows).clip(15, 150).round(2),
-        "support_calls": rng.poisson(1.5, rows),
-        "data_usage_gb": rng.gamma(2.0, 8.0, rows).round(1),
-        "plan": rng.choice(PLANS, rows, p=[0.5, 0.3, 0.2]),
-        "contract": rng.choice(CONTRACTS, rows, p=[0.55, 0.25, 0.2]),
-        "payment_method": rng.choice(PAYMENTS, rows),
-        "region": rng.choice(REGIONS, rows),
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": [f"C{seed:02d}-{i:06d}" for i in range(rows)],
+            "tenure_months": rng.integers(0, 73, rows),
+            "monthly_charges": rng.normal(65, 25, rows).clip(15, 150).round(2),
+            "support_calls": rng.poisson(1.5, rows),
+            "data_usage_gb": rng.gamma(2.0, 8.0, rows).round(1),
+            "plan": rng.choice(PLANS, rows, p=[0.5, 0.3, 0.2]),
+            "contract": rng.choice(CONTRACTS, rows, p=[0.55, 0.25, 0.2]),
+            "payment_method": rng.choice(PAYMENTS, rows),
+            "region": rng.choice(REGIONS, rows),
+        }
+    )
 
 
 def churn_labels(frame: pd.DataFrame, seed: int) -> np.ndarray:
@@ -65,10 +67,12 @@ def churn_labels(frame: pd.DataFrame, seed: int) -> np.ndarray:
 
 
 def build_pipeline() -> Pipeline:
-    preprocess = ColumnTransformer([
-        ("numeric", StandardScaler(), NUMERIC),
-        ("categorical", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL),
-    ])
+    preprocess = ColumnTransformer(
+        [
+            ("numeric", StandardScaler(), NUMERIC),
+            ("categorical", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL),
+        ]
+    )
     forest = RandomForestClassifier(n_estimators=100, max_depth=10, random_state=0, n_jobs=-1)
     return Pipeline([("preprocess", preprocess), ("classifier", forest)])
 
@@ -106,7 +110,7 @@ def _register_once(registry: Registry, artifact: Path, metrics: dict[str, float]
     registered = registry.register(
         artifact,
         MODEL_NAME,
-        description="Demo: churn of synthetic telecom customers (RandomForest on scaled and one-hot features)",
+        description="Demo: churn of synthetic customers (random forest on scaled and one-hot features)",
         metrics=metrics,
     )
     return registered.version, False

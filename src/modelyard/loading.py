@@ -27,7 +27,8 @@ def verify(model_version: ModelVersion, allow_version_mismatch: bool = False) ->
         raise ArtifactTampered(
             f"{label}: {artifact} has SHA-256 {actual[:12]}…, but the registry recorded {recorded[:12]}…; "
             "the file changed after registration and will not be loaded. Restore the original file, "
-            f"or register the new one as a new version: modelyard models register FILE --name {model_version.name}"
+            "or register the new one as a new version: "
+            f"modelyard models register FILE --name {model_version.name}"
         )
     if not allow_version_mismatch:
         _check_versions(label, model_version.metadata["versions"])

@@ -32,24 +32,35 @@ class ApiMetrics:
         disable_created_metrics()  # the *_created series only double what Prometheus scrapes
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "modelyard_predict_requests", "Prediction requests by model, version and outcome",
-            ["model", "version", "status"], registry=self.registry,
+            "modelyard_predict_requests",
+            "Prediction requests by model, version and outcome",
+            ["model", "version", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
-            "modelyard_predict_duration_seconds", "Time to answer a prediction request",
-            ["model"], buckets=LATENCY_BUCKETS, registry=self.registry,
+            "modelyard_predict_duration_seconds",
+            "Time to answer a prediction request",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.rows = Counter(
-            "modelyard_rows_scored", "Rows scored by model and version",
-            ["model", "version"], registry=self.registry,
+            "modelyard_rows_scored",
+            "Rows scored by model and version",
+            ["model", "version"],
+            registry=self.registry,
         )
         self.load_failures = Counter(
-            "modelyard_model_load_failures", "Model versions the load gate or loader refused",
-            ["model", "code"], registry=self.registry,
+            "modelyard_model_load_failures",
+            "Model versions the load gate or loader refused",
+            ["model", "code"],
+            registry=self.registry,
         )
         self.serving_version = Gauge(
-            "modelyard_serving_version", "Version of each model now served as production",
-            ["model"], registry=self.registry,
+            "modelyard_serving_version",
+            "Version of each model now served as production",
+            ["model"],
+            registry=self.registry,
         )
 
     @contextmanager

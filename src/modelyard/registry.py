@@ -67,8 +67,11 @@ def load_artifact(path: Path) -> tuple[Any, str | None]:
         warnings.simplefilter("always", InconsistentVersionWarning)
         estimator = joblib.load(path)
     saved_with = next(
-        (w.message.original_sklearn_version for w in caught
-         if isinstance(w.message, InconsistentVersionWarning)),
+        (
+            w.message.original_sklearn_version
+            for w in caught
+            if isinstance(w.message, InconsistentVersionWarning)
+        ),
         None,
     )
     return estimator, saved_with
@@ -170,7 +173,8 @@ class Registry:
         if not self.root.is_dir():
             return []
         return sorted(
-            entry.name for entry in self.root.iterdir()
+            entry.name
+            for entry in self.root.iterdir()
             if entry.is_dir() and NAME_PATTERN.fullmatch(entry.name) and self.version_numbers(entry.name)
         )
 
@@ -195,9 +199,7 @@ class Registry:
     def _existing(self, name: str) -> list[int]:
         numbers = self.version_numbers(name)
         if not numbers:
-            raise ModelNotFound(
-                f"no model named {name!r}; registered models: {self.model_names() or 'none'}"
-            )
+            raise ModelNotFound(f"no model named {name!r}; registered models: {self.model_names() or 'none'}")
         return numbers
 
     def promote(self, name: str, version: int, alias: str = PRODUCTION) -> ModelVersion:
@@ -231,6 +233,7 @@ class Registry:
         if version is None:
             raise AliasNotFound(
                 f"model {name!r} has no {alias!r} alias; set one with: "
-                f"modelyard models promote {name} VERSION" + ("" if alias == PRODUCTION else f" --alias {alias}")
+                f"modelyard models promote {name} VERSION"
+                + ("" if alias == PRODUCTION else f" --alias {alias}")
             )
         return self.get(name, version)

@@ -48,8 +48,7 @@ class InputSchema:
     def example_row(self) -> dict[str, Any]:
         """One valid record, used to warm a freshly loaded model."""
         return {
-            feature.name: feature.categories[0] if feature.categories else 0.0
-            for feature in self.features
+            feature.name: feature.categories[0] if feature.categories else 0.0 for feature in self.features
         }
 
 

@@ -143,8 +143,11 @@ class ModelStore:
         for name, version in sorted(self.wanted.items()):
             model = self.production.get(name)
             problem = self.problems.get(name)
-            entry: dict[str, Any] = {"model": name, "production_version": version,
-                                     "serving_version": model.version if model else None}
+            entry: dict[str, Any] = {
+                "model": name,
+                "production_version": version,
+                "serving_version": model.version if model else None,
+            }
             if model and model.version == version:
                 entry["status"] = "ready"
             elif problem and problem.version == version:

@@ -11,8 +11,18 @@ import pandas as pd
 
 from modelyard.errors import UnparseableFile, UnsupportedFormat
 
-FORMATS = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet", "jsonl": "application/jsonl"}
-SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+FORMATS = {
+    "csv": "text/csv",
+    "parquet": "application/vnd.apache.parquet",
+    "jsonl": "application/jsonl",
+}
+SUFFIXES = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
 CONTENT_TYPES = {
     "text/csv": "csv",
     "application/vnd.apache.parquet": "parquet",
@@ -94,7 +104,9 @@ def _read_jsonl(content: bytes) -> Table:
             record = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             detail = {"row": len(records), "line": number, "message": str(exc)}
-            raise UnparseableFile(f"line {number} of the JSON Lines file is not JSON: {exc}", [detail]) from exc
+            raise UnparseableFile(
+                f"line {number} of the JSON Lines file is not JSON: {exc}", [detail]
+            ) from exc
         if not isinstance(record, dict):
             detail = {"row": len(records), "line": number, "message": "expected a JSON object"}
             raise UnparseableFile(f"line {number} of the JSON Lines file is not a JSON object", [detail])

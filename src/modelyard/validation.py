@@ -4,6 +4,7 @@ Every problem names its row (0-based position of the record in the input) and it
 Unknown categories that the fitted encoder can score are let through and reported as warnings.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,11 +31,21 @@ class _Findings:
         self.items: list[dict[str, Any]] = []
         self.count = 0
 
-    def add(self, rows: np.ndarray | list[int | None], name: str, code: str, message: str,
-            values: pd.Series | None = None) -> None:
+    def add(
+        self,
+        rows: Sequence[int | None] | np.ndarray,
+        name: str,
+        code: str,
+        message: str,
+        values: pd.Series | None = None,
+    ) -> None:
         self.count += len(rows)
         for row in list(rows)[: max(0, MAX_LISTED - len(self.items))]:
-            item: dict[str, Any] = {"row": None if row is None else int(row), "field": name, "code": code}
+            item: dict[str, Any] = {
+                "row": None if row is None else int(row),
+                "field": name,
+                "code": code,
+            }
             if values is not None and row is not None:
                 item["value"] = _plain(values.iloc[int(row)])
             item["message"] = message
@@ -57,7 +68,8 @@ def prepare(table: Table, schema: InputSchema) -> Prepared:
         where = "" if first["row"] is None else f"row {first['row']}, "
         raise InvalidInput(
             f"{problems.count} problem(s) in the input; first: {where}field {first['field']!r}: "
-            f"{first['message']}" + (f" (the first {MAX_LISTED} are listed)" if problems.count > MAX_LISTED else ""),
+            f"{first['message']}"
+            + (f" (the first {MAX_LISTED} are listed)" if problems.count > MAX_LISTED else ""),
             problems.items,
         )
     frame = pd.DataFrame(columns, columns=schema.names)
@@ -67,13 +79,20 @@ def prepare(table: Table, schema: InputSchema) -> Prepared:
 def _absent(table: Table, name: str) -> np.ndarray:
     """Rows that lack the field altogether (as opposed to carrying a null)."""
     if table.records is not None:
-        return np.fromiter((name not in record for record in table.records), dtype=bool,
-                           count=len(table.records))
+        return np.fromiter(
+            (name not in record for record in table.records), dtype=bool, count=len(table.records)
+        )
     return np.full(len(table.frame), name not in table.frame.columns)
 
 
-def _column(values: pd.Series, feature: Feature, text: bool, absent: np.ndarray,
-            problems: _Findings, warnings: _Findings) -> pd.Series:
+def _column(
+    values: pd.Series,
+    feature: Feature,
+    text: bool,
+    absent: np.ndarray,
+    problems: _Findings,
+    warnings: _Findings,
+) -> pd.Series:
     values = values.reset_index(drop=True)
     nulls = values.isna().to_numpy()
     if feature.dtype == NUMBER:
@@ -85,21 +104,33 @@ def _column(values: pd.Series, feature: Feature, text: bool, absent: np.ndarray,
     if wrong.any():
         problems.add(np.flatnonzero(wrong), feature.name, "wrong_type", f"expected {expected}", values)
     if not feature.nullable and (nulls & ~absent).any():
-        problems.add(np.flatnonzero(nulls & ~absent), feature.name, "missing_value",
-                     "the value is missing and this model has no imputer for it")
+        problems.add(
+            np.flatnonzero(nulls & ~absent),
+            feature.name,
+            "missing_value",
+            "the value is missing and this model has no imputer for it",
+        )
     if feature.categories is not None:
         unknown = ~nulls & ~wrong & ~converted.isin(feature.categories).to_numpy()
         if unknown.any():
             rows = np.flatnonzero(unknown)
             known = ", ".join(map(repr, feature.categories[:20]))
             if feature.unknown_categories == "error":
-                problems.add(rows, feature.name, "unknown_category",
-                             f"the model's encoder refuses categories it was not fitted on; known: {known}",
-                             values)
+                problems.add(
+                    rows,
+                    feature.name,
+                    "unknown_category",
+                    f"the model's encoder refuses categories it was not fitted on; known: {known}",
+                    values,
+                )
             else:
-                warnings.add(rows, feature.name, "unknown_category",
-                             "a category the model was not fitted on; scored as the encoder allows",
-                             values)
+                warnings.add(
+                    rows,
+                    feature.name,
+                    "unknown_category",
+                    "a category the model was not fitted on; scored as the encoder allows",
+                    values,
+                )
     return converted
 
 
@@ -113,7 +144,8 @@ def _as_numbers(values: pd.Series, text: bool, nulls: np.ndarray) -> tuple[pd.Se
         return converted, ~nulls & converted.isna().to_numpy()
     is_number = np.fromiter(
         (isinstance(v, int | float | np.number) and not isinstance(v, bool | np.bool_) for v in values),
-        dtype=bool, count=len(values),
+        dtype=bool,
+        count=len(values),
     )
     converted = pd.to_numeric(values.where(is_number), errors="coerce").astype(float)
     return converted, ~nulls & ~is_number

@@ -16,8 +16,10 @@ from tests.server import ApiServer
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     root = tmp_path_factory.mktemp("errors")
     registry = Registry(root / "models")
-    for name, model in [("churn", factories.classifier()),
-                        ("strict", factories.classifier(handle_unknown="error"))]:
+    for name, model in [
+        ("churn", factories.classifier()),
+        ("strict", factories.classifier(handle_unknown="error")),
+    ]:
         registry.register(factories.save(model, root / f"{name}.joblib"), name)
         registry.promote(name, 1)
     api = ApiServer(registry.root, root / "api.log", max_upload_mb="1", max_instances="500").wait()
@@ -53,8 +55,14 @@ def test_missing_feature(server: ApiServer) -> None:
     records = factories.records(3)
     del records[2]["age"]
     details = error(predict(server, records), 422, "invalid_input")["details"]
-    assert details == [{"row": 2, "field": "age", "code": "missing_feature",
-                        "message": "no field 'age' in the input"}]
+    assert details == [
+        {
+            "row": 2,
+            "field": "age",
+            "code": "missing_feature",
+            "message": "no field 'age' in the input",
+        }
+    ]
 
 
 def test_wrong_type(server: ApiServer) -> None:
@@ -70,7 +78,11 @@ def test_null_without_imputer(server: ApiServer) -> None:
     records = factories.records(2)
     records[0]["age"] = None
     details = error(predict(server, records), 422, "invalid_input")["details"]
-    assert (details[0]["row"], details[0]["field"], details[0]["code"]) == (0, "age", "missing_value")
+    assert (details[0]["row"], details[0]["field"], details[0]["code"]) == (
+        0,
+        "age",
+        "missing_value",
+    )
 
 
 def test_wrong_type_in_a_csv_names_the_row(server: ApiServer) -> None:
@@ -83,16 +95,24 @@ def test_wrong_type_in_a_csv_names_the_row(server: ApiServer) -> None:
 def test_missing_column_in_a_file(server: ApiServer) -> None:
     content = write_table(factories.frame(5).drop(columns="income"), "parquet")
     details = error(upload(server, "x.parquet", content), 422, "invalid_input")["details"]
-    assert details == [{"row": None, "field": "income", "code": "missing_feature",
-                        "message": "no field 'income' in the input"}]
+    assert details == [
+        {
+            "row": None,
+            "field": "income",
+            "code": "missing_feature",
+            "message": "no field 'income' in the input",
+        }
+    ]
 
 
 @pytest.mark.parametrize(
     ("filename", "content"),
-    [("x.csv", b"age,income,color\n1,2,red\n3,4,blue,extra,fields\n"),
-     ("x.parquet", b"PAR1 this is not parquet"),
-     ("x.jsonl", b'{"age": 1, "income": 2, "color": "red"}\n{"age": \n'),
-     ("x.csv", b"")],
+    [
+        ("x.csv", b"age,income,color\n1,2,red\n3,4,blue,extra,fields\n"),
+        ("x.parquet", b"PAR1 this is not parquet"),
+        ("x.jsonl", b'{"age": 1, "income": 2, "color": "red"}\n{"age": \n'),
+        ("x.csv", b""),
+    ],
 )
 def test_unparseable_file(server: ApiServer, filename: str, content: bytes) -> None:
     error(upload(server, filename, content), 422, "unparseable_file")
@@ -104,8 +124,11 @@ def test_unsupported_format(server: ApiServer) -> None:
 
 
 def test_malformed_json(server: ApiServer) -> None:
-    response = server.client.post("/v1/models/churn/predict", content=b'{"instances": [',
-                                  headers={"content-type": "application/json"})
+    response = server.client.post(
+        "/v1/models/churn/predict",
+        content=b'{"instances": [',
+        headers={"content-type": "application/json"},
+    )
     error(response, 400, "malformed_json")
 
 
@@ -118,8 +141,9 @@ def test_body_that_is_not_the_contract(server: ApiServer) -> None:
 
 def test_unknown_model_and_version(server: ApiServer) -> None:
     error(predict(server, factories.records(1), model="nope"), 404, "model_not_found")
-    response = server.client.post("/v1/models/churn/predict?version=9",
-                                  json={"instances": factories.records(1)})
+    response = server.client.post(
+        "/v1/models/churn/predict?version=9", json={"instances": factories.records(1)}
+    )
     error(response, 404, "version_not_found")
     error(server.client.get("/v1/models/nope"), 404, "model_not_found")
     error(server.client.get("/no/such/route"), 404, "not_found")
@@ -148,10 +172,15 @@ def test_unknown_category_is_scored_with_a_warning(server: ApiServer) -> None:
     records[1]["color"] = "purple"
     response = predict(server, records)
     assert response.status_code == 200
-    assert response.json()["warnings"] == [{
-        "row": 1, "field": "color", "code": "unknown_category", "value": "purple",
-        "message": "a category the model was not fitted on; scored as the encoder allows",
-    }]
+    assert response.json()["warnings"] == [
+        {
+            "row": 1,
+            "field": "color",
+            "code": "unknown_category",
+            "value": "purple",
+            "message": "a category the model was not fitted on; scored as the encoder allows",
+        }
+    ]
     data = factories.frame(4).astype(object)
     data.loc[2, "color"] = "purple"
     response = upload(server, "x.csv", write_table(data, "csv"))
@@ -165,7 +194,11 @@ def test_unknown_category_refused_by_a_strict_encoder(server: ApiServer) -> None
     records = factories.records(2)
     records[0]["color"] = "purple"
     details = error(predict(server, records, model="strict"), 422, "invalid_input")["details"]
-    assert (details[0]["row"], details[0]["field"], details[0]["code"]) == (0, "color", "unknown_category")
+    assert (details[0]["row"], details[0]["field"], details[0]["code"]) == (
+        0,
+        "color",
+        "unknown_category",
+    )
 
 
 def test_output_column_clash(server: ApiServer) -> None:

@@ -3,7 +3,6 @@
 import io
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import joblib
 import numpy as np
@@ -68,7 +67,9 @@ def test_pinned_version(served) -> None:
     records = factories.records(20, seed=4)
     body = server.client.post("/v1/models/churn/predict?version=2", json={"instances": records}).json()
     assert body["version"] == 2
-    assert body["probabilities"] == estimator(registry, "churn", 2).predict_proba(pd.DataFrame(records)).tolist()
+    assert (
+        body["probabilities"] == estimator(registry, "churn", 2).predict_proba(pd.DataFrame(records)).tolist()
+    )
 
 
 def test_regressor_without_feature_names(served) -> None:
@@ -106,12 +107,20 @@ def test_predict_file(served, fmt: str) -> None:
     assert response.status_code == 200, response.text
     assert response.headers["x-model-version"] == "1"
     assert f"customers.predictions.{fmt}" in response.headers["content-disposition"]
-    readers = {"csv": pd.read_csv, "parquet": pd.read_parquet,
-               "jsonl": lambda b: pd.read_json(b, lines=True)}
+    readers = {
+        "csv": pd.read_csv,
+        "parquet": pd.read_parquet,
+        "jsonl": lambda b: pd.read_json(b, lines=True),
+    }
     scored = readers[fmt](io.BytesIO(response.content))
     model = estimator(registry, "churn", 1)
     features = data[["age", "income", "color"]]
-    assert list(scored.columns) == [*data.columns, "prediction", "probability_no", "probability_yes"]
+    assert list(scored.columns) == [
+        *data.columns,
+        "prediction",
+        "probability_no",
+        "probability_yes",
+    ]
     assert scored["customer_id"].tolist() == data["customer_id"].tolist()
     assert scored["prediction"].tolist() == model.predict(features).tolist()
     expected = model.predict_proba(features)
@@ -147,4 +156,7 @@ def test_health_and_readiness(served) -> None:
     assert server.client.get("/healthz").json() == {"status": "ok"}
     ready = server.client.get("/readyz").json()
     assert ready["status"] == "ready"
-    assert {m["model"]: m["status"] for m in ready["models"]} == {"churn": "ready", "price": "ready"}
+    assert {m["model"]: m["status"] for m in ready["models"]} == {
+        "churn": "ready",
+        "price": "ready",
+    }

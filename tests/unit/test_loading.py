@@ -1,11 +1,8 @@
 import os
 import pickle
 from pathlib import Path
-from unittest import mock
 
-import joblib
 import pytest
-import sklearn.base
 
 from modelyard import loading
 from modelyard.errors import ArtifactTampered, VersionMismatch
@@ -16,13 +13,6 @@ from tests import factories
 def register(registry: Registry, tmp_path: Path, estimator=None) -> ModelVersion:
     artifact = factories.save(estimator or factories.classifier(), tmp_path / "m.joblib")
     return registry.register(artifact, "m")
-
-
-def saved_with_sklearn(version: str, path: Path) -> Path:
-    """A genuine artifact as an older scikit-learn would have written it."""
-    with mock.patch.object(sklearn.base, "__version__", version):
-        joblib.dump(factories.classifier(), path)
-    return path
 
 
 def test_load_pins_n_jobs_and_warms(registry: Registry, tmp_path: Path) -> None:
@@ -62,7 +52,7 @@ def test_missing_artifact_is_refused(registry: Registry, tmp_path: Path) -> None
 
 
 def test_other_sklearn_minor_is_refused_unless_allowed(registry: Registry, tmp_path: Path) -> None:
-    artifact = saved_with_sklearn("1.0.2", tmp_path / "old.joblib")
+    artifact = factories.save_as_if_sklearn("1.0.2", factories.classifier(), tmp_path / "old.joblib")
     version = registry.register(artifact, "old")
     assert version.metadata["versions"]["scikit-learn"] == "1.0.2"
 

@@ -91,7 +91,7 @@ def test_bad_names_are_refused(registry: Registry, tmp_path: Path, name: str) ->
 def test_bad_artifacts_are_refused(registry: Registry, tmp_path: Path) -> None:
     text = tmp_path / "model.txt"
     text.write_text("hi")
-    with pytest.raises(RegistryError, match="expected a .joblib"):
+    with pytest.raises(RegistryError, match=r"expected a \.joblib"):
         registry.register(text, "m")
     garbage = tmp_path / "model.pkl"
     garbage.write_bytes(b"not a pickle")

@@ -7,8 +7,13 @@ from tests import factories
 
 @pytest.mark.parametrize(
     ("filename", "content_type", "expected"),
-    [("a.csv", None, "csv"), ("a.PARQUET", None, "parquet"), ("a.ndjson", None, "jsonl"),
-     ("upload", "text/csv; charset=utf-8", "csv"), ("blob", "application/x-ndjson", "jsonl")],
+    [
+        ("a.csv", None, "csv"),
+        ("a.PARQUET", None, "parquet"),
+        ("a.ndjson", None, "jsonl"),
+        ("upload", "text/csv; charset=utf-8", "csv"),
+        ("blob", "application/x-ndjson", "jsonl"),
+    ],
 )
 def test_format_detection(filename: str, content_type: str | None, expected: str) -> None:
     assert detect_format(filename, content_type) == expected

@@ -31,8 +31,12 @@ def test_missing_field_names_row_and_field() -> None:
     records = factories.records(3)
     del records[1]["income"]
     assert problems(Table.from_records(records)) == [
-        {"row": 1, "field": "income", "code": "missing_feature",
-         "message": "no field 'income' in the input"}
+        {
+            "row": 1,
+            "field": "income",
+            "code": "missing_feature",
+            "message": "no field 'income' in the input",
+        }
     ]
 
 
@@ -63,7 +67,12 @@ def test_null_is_refused_unless_imputed() -> None:
 def test_missing_column_in_a_file() -> None:
     data = factories.frame(4).drop(columns="color")
     assert problems(Table(frame=data)) == [
-        {"row": None, "field": "color", "code": "missing_feature", "message": "no field 'color' in the input"}
+        {
+            "row": None,
+            "field": "color",
+            "code": "missing_feature",
+            "message": "no field 'color' in the input",
+        }
     ]
 
 

@@ -15,12 +15,14 @@ def list_models(store: StoreDep) -> dict[str, Any]:
     models = []
     for name in registry.model_names():
         serving = store.production.get(name)
-        models.append({
-            "name": name,
-            "versions": registry.version_numbers(name),
-            "aliases": registry.aliases(name),
-            "serving_version": serving.version if serving else None,
-        })
+        models.append(
+            {
+                "name": name,
+                "versions": registry.version_numbers(name),
+                "aliases": registry.aliases(name),
+                "serving_version": serving.version if serving else None,
+            }
+        )
     return {"models": models}
 
 

@@ -18,11 +18,10 @@ from starlette.concurrency import run_in_threadpool
 from modelyard.api.deps import Authorized, MetricsDep, SettingsDep, StoreDep
 from modelyard.api.schemas import PredictRequest, PredictResponse
 from modelyard.errors import MalformedJSON, PayloadTooLarge
-from modelyard.metrics import PredictionTrack
-from modelyard.scoring import LoadedModel, Scores
-from modelyard.serving import ModelStore
 from modelyard.logs import request_id
-from modelyard.scoring import score, with_predictions
+from modelyard.metrics import PredictionTrack
+from modelyard.scoring import LoadedModel, Scores, score, with_predictions
+from modelyard.serving import ModelStore
 from modelyard.tabular import FORMATS, Table, detect_format, read_table, write_table
 
 router = APIRouter(prefix="/v1/models", tags=["predict"], dependencies=[Authorized])
@@ -33,11 +32,21 @@ VersionQuery = Annotated[int | None, Query(ge=1, description="Pin a version inst
 @router.post(
     "/{name}/predict",
     response_model=PredictResponse,
-    openapi_extra={"requestBody": {"required": True, "content": {
-        "application/json": {"schema": PredictRequest.model_json_schema()}}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
+        }
+    },
 )
-async def predict(name: str, request: Request, store: StoreDep, metrics: MetricsDep,
-                  settings: SettingsDep, version: VersionQuery = None) -> Response:
+async def predict(
+    name: str,
+    request: Request,
+    store: StoreDep,
+    metrics: MetricsDep,
+    settings: SettingsDep,
+    version: VersionQuery = None,
+) -> Response:
     with metrics.track_prediction(name) as track:
         instances = _instances(await request.body(), settings.max_instances)
         model, scores = await run_in_threadpool(_score_records, store, name, version, instances, track)
@@ -74,8 +83,13 @@ def _instances(raw: bytes, limit: int) -> list[dict[str, Any]]:
     return instances
 
 
-def _score_records(store: ModelStore, name: str, version: int | None,
-                   instances: list[dict[str, Any]], track: PredictionTrack) -> tuple[LoadedModel, Scores]:
+def _score_records(
+    store: ModelStore,
+    name: str,
+    version: int | None,
+    instances: list[dict[str, Any]],
+    track: PredictionTrack,
+) -> tuple[LoadedModel, Scores]:
     model = store.get(name, version)
     track.version = str(model.version)
     scores = score(model, Table.from_records(instances))
@@ -94,7 +108,9 @@ def predict_file(
     store: StoreDep,
     metrics: MetricsDep,
     version: VersionQuery = None,
-    format: Annotated[str | None, Query(description="csv, parquet or jsonl, if the name does not say")] = None,
+    format: Annotated[
+        str | None, Query(description="csv, parquet or jsonl, if the name does not say")
+    ] = None,
 ) -> Response:
     with metrics.track_prediction(name) as track:
         fmt = detect_format(file.filename, file.content_type, format)

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Everything modelyard's Python side needs on a fresh Debian machine: Python 3.11+ with venv
+# (from apt when missing), then a virtualenv with the package and its pinned dependencies.
+# Re-running is cheap: the install is skipped while pyproject.toml and constraints.txt are unchanged.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+python_ok() {
+    command -v python3 >/dev/null &&
+        python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
+}
+
+if ! python_ok; then
+    echo "bootstrap: installing Python 3 and venv from apt" >&2
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv python3-pip
+fi
+
+stamp="$VENV/.installed-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+    echo "bootstrap: installing modelyard into $VENV" >&2
+    python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[dev]"
+    rm -f "$VENV"/.installed-*
+    touch "$stamp"
+fi
