@@ -7,6 +7,7 @@ from unittest import mock
 import joblib
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
@@ -56,6 +57,20 @@ def array_regressor() -> LinearRegression:
     rng = np.random.default_rng(1)
     x = rng.normal(size=(40, 3))
     return LinearRegression().fit(x, x @ np.array([1.0, -2.0, 0.5]) + 3)
+
+
+class FragileRegressor(RegressorMixin, BaseEstimator):
+    """Predicts the row sum, and fails on values over 100: a model with a bug of its own."""
+
+    def fit(self, x: Any, y: Any) -> "FragileRegressor":
+        self.n_features_in_ = np.asarray(x).shape[1]
+        return self
+
+    def predict(self, x: Any) -> np.ndarray:
+        values = np.asarray(x, dtype=float)
+        if (values > 100).any():
+            raise RuntimeError("overflow in the model's own code")
+        return values.sum(axis=1)
 
 
 def save(estimator: Any, path: Path) -> Path:

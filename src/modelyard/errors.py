@@ -90,6 +90,12 @@ class VersionMismatch(ArtifactRefused):
     code = "library_version_mismatch"
 
 
+class PredictionFailed(ModelyardError):
+    """The estimator raised on records that passed validation: a problem of the model, not the input."""
+
+    code = "prediction_failed"
+
+
 class ModelNotReady(ModelyardError):
     status_code = 503
     code = "model_not_ready"

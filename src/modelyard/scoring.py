@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelyard.errors import InvalidInput
+from modelyard.errors import InvalidInput, PredictionFailed
 from modelyard.schema import InputSchema
 from modelyard.tabular import Table
 from modelyard.validation import Prepared, prepare
@@ -38,14 +38,34 @@ class Scores:
     def __len__(self) -> int:
         return len(self.predictions)
 
+    def as_json(self) -> dict[str, Any]:
+        """Plain lists for a JSON answer; a non-finite float (JSON has none) becomes null."""
+        content = {"predictions": _json_list(self.predictions)}
+        if self.probabilities is not None:
+            content["probabilities"] = _json_list(self.probabilities)
+        return content
+
+
+def _json_list(values: np.ndarray) -> list[Any]:
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        safe = values.astype(object)
+        safe[~np.isfinite(values)] = None
+        return safe.tolist()
+    return values.tolist()
+
 
 def score(model: LoadedModel, table: Table) -> Scores:
     prepared: Prepared = prepare(table, model.schema)
     features: Any = prepared.frame
     if not hasattr(model.estimator, "feature_names_in_"):
         features = features.to_numpy()  # fitted without names: pass a bare array, as it was fitted
-    predictions = model.estimator.predict(features)
-    probabilities = model.estimator.predict_proba(features) if model.has_probabilities else None
+    try:
+        predictions = model.estimator.predict(features)
+        probabilities = model.estimator.predict_proba(features) if model.has_probabilities else None
+    except Exception as exc:
+        raise PredictionFailed(
+            f"model {model.name!r} version {model.version} failed on valid input: {type(exc).__name__}: {exc}"
+        ) from exc
     return Scores(predictions=predictions, probabilities=probabilities, warnings=prepared.warnings)
 
 

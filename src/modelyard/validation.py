@@ -97,7 +97,8 @@ def _column(
     nulls = values.isna().to_numpy()
     if feature.dtype == NUMBER:
         converted, wrong = _as_numbers(values, text, nulls)
-        expected = "a number"
+        wrong |= np.isinf(converted.to_numpy())  # JSON 1e999 or CSV "inf": no estimator takes them
+        expected = "a finite number"
     else:
         converted, wrong = values.astype(object).where(~nulls, np.nan), ~nulls & ~_is_str(values)
         expected = "a string"
@@ -160,7 +161,7 @@ def _is_str(values: pd.Series) -> np.ndarray:
 def _plain(value: Any) -> Any:
     """A value as JSON can carry it, for error details."""
     if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and np.isnan(value):
-        return None
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None if np.isnan(value) else str(value)
     return value if isinstance(value, str | int | float | bool | type(None)) else repr(value)

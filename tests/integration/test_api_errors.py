@@ -1,5 +1,6 @@
 """Every kind of bad input gets its status and code over real HTTP, and the server keeps serving."""
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     for name, model in [
         ("churn", factories.classifier()),
         ("strict", factories.classifier(handle_unknown="error")),
+        ("fragile", factories.FragileRegressor().fit([[0.0, 0.0]], [0.0])),
     ]:
         registry.register(factories.save(model, root / f"{name}.joblib"), name)
         registry.promote(name, 1)
@@ -206,3 +208,21 @@ def test_output_column_clash(server: ApiServer) -> None:
     data["prediction"] = 1
     details = error(upload(server, "x.csv", write_table(data, "csv")), 422, "invalid_input")["details"]
     assert details[0]["field"] == "prediction" and details[0]["code"] == "column_conflict"
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_non_finite_numbers(server: ApiServer, value: float) -> None:
+    records = factories.records(2)
+    records[1]["income"] = value
+    body = json.dumps({"instances": records})  # writes Infinity / NaN, which Python's json reads back
+    response = server.client.post("/v1/models/churn/predict", content=body)
+    details = error(response, 422, "invalid_input")["details"]
+    assert (details[0]["row"], details[0]["field"]) == (1, "income")
+
+
+def test_model_failing_on_valid_input_is_a_500_not_a_crash(server: ApiServer) -> None:
+    response = predict(server, [{"x0": 1.0, "x1": 2.0}, {"x0": 500.0, "x1": 0.0}], model="fragile")
+    found = error(response, 500, "prediction_failed")
+    assert "overflow in the model's own code" in found["message"]
+    fine = predict(server, [{"x0": 1.0, "x1": 2.0}], model="fragile")
+    assert fine.json()["predictions"] == [3.0]

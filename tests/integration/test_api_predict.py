@@ -81,6 +81,14 @@ def test_regressor_without_feature_names(served) -> None:
     assert "probabilities" not in body and "classes" not in body
 
 
+def test_non_finite_prediction_is_null(served) -> None:
+    server, _ = served
+    instances = [{"x0": 1e308, "x1": -1e308, "x2": 0.0}, {"x0": 0.0, "x1": 0.0, "x2": 0.0}]
+    body = server.client.post("/v1/models/price/predict", json={"instances": instances}).json()
+    assert body["predictions"][0] is None
+    assert body["predictions"][1] == pytest.approx(3.0)
+
+
 def test_request_id_is_honoured(served) -> None:
     server, _ = served
     response = server.client.post(

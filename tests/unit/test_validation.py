@@ -27,12 +27,14 @@ def test_valid_records_become_a_typed_frame() -> None:
     assert prepared.warnings == []
 
 
-def test_missing_field_names_row_and_field() -> None:
+@pytest.mark.parametrize("from_records", [True, False])
+def test_missing_field_names_row_and_field(from_records: bool) -> None:
     records = factories.records(3)
     del records[1]["income"]
-    assert problems(Table.from_records(records)) == [
+    table = Table.from_records(records) if from_records else Table(frame=pd.DataFrame(records[1:2]))
+    assert problems(table) == [
         {
-            "row": 1,
+            "row": 1 if from_records else None,
             "field": "income",
             "code": "missing_feature",
             "message": "no field 'income' in the input",
@@ -62,18 +64,6 @@ def test_null_is_refused_unless_imputed() -> None:
     imputed = read_input_schema(factories.imputing_classifier())
     prepared = prepare(Table.from_records([{"age": 30, "income": None}]), imputed)
     assert math.isnan(prepared.frame["income"][0])
-
-
-def test_missing_column_in_a_file() -> None:
-    data = factories.frame(4).drop(columns="color")
-    assert problems(Table(frame=data)) == [
-        {
-            "row": None,
-            "field": "color",
-            "code": "missing_feature",
-            "message": "no field 'color' in the input",
-        }
-    ]
 
 
 def test_unknown_category_warns_or_fails_as_the_encoder_does() -> None:

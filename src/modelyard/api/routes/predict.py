@@ -47,17 +47,13 @@ async def predict(
     settings: SettingsDep,
     version: VersionQuery = None,
 ) -> Response:
+    raw = await request.body()
     with metrics.track_prediction(name) as track:
-        instances = _instances(await request.body(), settings.max_instances)
-        model, scores = await run_in_threadpool(_score_records, store, name, version, instances, track)
-    content: dict[str, Any] = {
-        "model": model.name,
-        "version": model.version,
-        "predictions": scores.predictions.tolist(),
-    }
+        model, scores = await run_in_threadpool(
+            _score_json, store, name, version, raw, settings.max_instances, track
+        )
+    content: dict[str, Any] = {"model": model.name, "version": model.version, **scores.as_json()}
     if model.classes is not None:
-        if scores.probabilities is not None:
-            content["probabilities"] = scores.probabilities.tolist()
         content["classes"] = model.classes
     content["warnings"] = scores.warnings
     content["request_id"] = request_id.get()
@@ -83,13 +79,10 @@ def _instances(raw: bytes, limit: int) -> list[dict[str, Any]]:
     return instances
 
 
-def _score_records(
-    store: ModelStore,
-    name: str,
-    version: int | None,
-    instances: list[dict[str, Any]],
-    track: PredictionTrack,
+def _score_json(
+    store: ModelStore, name: str, version: int | None, raw: bytes, limit: int, track: PredictionTrack
 ) -> tuple[LoadedModel, Scores]:
+    instances = _instances(raw, limit)
     model = store.get(name, version)
     track.version = str(model.version)
     scores = score(model, Table.from_records(instances))
