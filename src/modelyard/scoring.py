@@ -5,6 +5,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+from sklearn.pipeline import Pipeline
 
 from modelyard.errors import InvalidInput, PredictionFailed
 from modelyard.schema import InputSchema
@@ -60,13 +62,30 @@ def score(model: LoadedModel, table: Table) -> Scores:
     if not hasattr(model.estimator, "feature_names_in_"):
         features = features.to_numpy()  # fitted without names: pass a bare array, as it was fitted
     try:
-        predictions = model.estimator.predict(features)
-        probabilities = model.estimator.predict_proba(features) if model.has_probabilities else None
+        predictions, probabilities = _predict(model.estimator, features, model.has_probabilities)
     except Exception as exc:
         raise PredictionFailed(
             f"model {model.name!r} version {model.version} failed on valid input: {type(exc).__name__}: {exc}"
         ) from exc
     return Scores(predictions=predictions, probabilities=probabilities, warnings=prepared.warnings)
+
+
+def _predict(estimator: Any, features: Any, with_probabilities: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """predict (and predict_proba) with the same answers as the estimator's own, in less time.
+
+    A pipeline's transformers run once for both calls, as Pipeline.predict would run them. A forest
+    classifier's predict is the argmax of its predict_proba (scikit-learn's own code), so it is
+    derived from the probabilities instead of walking every tree twice.
+    """
+    final = estimator
+    if isinstance(estimator, Pipeline) and len(estimator) > 1:
+        final, features = estimator[-1], estimator[:-1].transform(features)
+    if not with_probabilities:
+        return final.predict(features), None
+    probabilities = final.predict_proba(features)
+    if isinstance(final, RandomForestClassifier | ExtraTreesClassifier) and final.n_outputs_ == 1:
+        return final.classes_.take(np.argmax(probabilities, axis=1), axis=0), probabilities
+    return final.predict(features), probabilities
 
 
 def with_predictions(frame: pd.DataFrame, scores: Scores, classes: list[Any] | None) -> pd.DataFrame:

@@ -1,0 +1,166 @@
+"""Latency and throughput of the real-time API on the demo model, and of a hot swap under load.
+
+Starts `modelyard serve` on a free port (pinned to core 0 when `taskset` exists) against a fresh
+registry with the demo model, drives it from this process (core 1) over HTTP, prints tables.
+
+    .venv/bin/python benchmarks/predict_latency.py [--seconds 5]
+"""
+
+import argparse
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import joblib
+import pandas as pd
+
+from modelyard import demo
+from modelyard.registry import Registry
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start_server(model_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "modelyard", "serve", "--port", str(port)]
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        command = ["taskset", "-c", "0", *command]  # the server on core 0,
+        os.sched_setaffinity(0, {1})  # this load generator on core 1
+    env = {**os.environ, "MODELYARD_MODEL_DIR": str(model_dir), "MODELYARD_LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"the API did not become ready:\n{log.read_text()}")
+
+
+def drive(send: Callable[[httpx.Client], httpx.Response], url: str, clients: int, seconds: float) -> dict:
+    latencies: list[float] = []
+    failures = 0
+    stop = time.monotonic() + seconds
+
+    def loop() -> None:
+        nonlocal failures
+        with httpx.Client(base_url=url, timeout=60) as client:
+            while time.monotonic() < stop:
+                started = time.perf_counter()
+                response = send(client)
+                latencies.append(time.perf_counter() - started)
+                failures += response.status_code != 200
+
+    threads = [threading.Thread(target=loop) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return summarize(latencies, failures, seconds)
+
+
+def summarize(latencies: list[float], failures: int, seconds: float) -> dict:
+    ordered = sorted(latencies) or [float("nan")]
+
+    def pct(p: float) -> float:
+        return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
+
+    return {
+        "requests": len(latencies),
+        "failed": failures,
+        "req/s": len(latencies) / seconds,
+        "p50 ms": pct(0.50),
+        "p95 ms": pct(0.95),
+        "p99 ms": pct(0.99),
+        "max ms": ordered[-1] * 1000,
+    }
+
+
+def print_table(title: str, rows: list[tuple[str, dict]]) -> None:
+    columns = list(rows[0][1])
+    print(f"\n{title}")
+    print(f"| {'scenario':<38} | " + " | ".join(f"{c:>8}" for c in columns) + " |")
+    print(f"|{'-' * 40}|" + "|".join("-" * 10 for _ in columns) + "|")
+    for name, row in rows:
+        cells = " | ".join(f"{v:>8.1f}" if isinstance(v, float) else f"{v:>8}" for v in row.values())
+        print(f"| {name:<38} | {cells} |")
+
+
+def in_process_n_jobs(model_path: Path, record: pd.DataFrame) -> list[tuple[str, dict]]:
+    """The reason the API pins n_jobs=1: one-row predictions of a 100-tree forest."""
+    rows = []
+    for n_jobs in (-1, 1):
+        model = joblib.load(model_path)
+        model.set_params(classifier__n_jobs=n_jobs)
+        latencies = []
+        for _ in range(200):
+            started = time.perf_counter()
+            model.predict_proba(record)
+            latencies.append(time.perf_counter() - started)
+        rows.append((f"predict_proba, 1 row, n_jobs={n_jobs}", summarize(latencies, 0, sum(latencies))))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="Length of each scenario.")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        registry = Registry(root / "models")
+        demo.train(registry, root / "data")
+        sample = pd.read_csv(root / "data" / "incoming" / "churn-sample.csv")
+        one_row = sample.drop(columns="customer_id")[:1]
+        print_table(
+            "In-process, no HTTP, all cores", in_process_n_jobs(registry.get("churn", 1).artifact, one_row)
+        )
+        records = sample.drop(columns="customer_id").to_dict(orient="records")
+        upload = pd.concat([sample] * 5).to_csv(index=False).encode()
+        port = 18000 + os.getpid() % 1000
+        url = f"http://127.0.0.1:{port}"
+        server = start_server(registry.root, port, root / "api.log")
+        try:
+            path = "/v1/models/churn/predict"
+            scenarios = {
+                "predict, 1 record, 1 client": (lambda c: c.post(path, json={"instances": records[:1]}), 1),
+                "predict, 1 record, 4 clients": (lambda c: c.post(path, json={"instances": records[:1]}), 4),
+                "predict, 100 records, 1 client": (
+                    lambda c: c.post(path, json={"instances": records[:100]}),
+                    1,
+                ),
+                "predict-file, 1000-row CSV, 1 client": (
+                    lambda c: c.post(f"{path}-file", files={"file": ("s.csv", io.BytesIO(upload))}),
+                    1,
+                ),
+            }
+            rows = [
+                (name, drive(send, url, clients, args.seconds)) for name, (send, clients) in scenarios.items()
+            ]
+            print_table("Real-time API, demo churn model (RandomForest, 100 trees)", rows)
+
+            rows = [("steady, 2 clients", drive(scenarios["predict, 1 record, 1 client"][0], url, 2, 3.0))]
+            demo.train(registry, root / "data", rows=6000)  # version 2, promoted: the API swaps
+            rows.append(
+                (
+                    "during swap to v2, 2 clients",
+                    drive(scenarios["predict, 1 record, 1 client"][0], url, 2, 3.0),
+                )
+            )
+            print_table("Hot swap under load (the 3 s window right after promotion)", rows)
+        finally:
+            server.terminate()
+            server.wait()
+
+
+if __name__ == "__main__":
+    main()
