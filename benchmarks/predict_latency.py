@@ -50,6 +50,7 @@ def drive(send: Callable[[httpx.Client], httpx.Response], url: str, clients: int
     latencies: list[float] = []
     failures = 0
     stop = time.monotonic() + seconds
+    first_seen: dict[int, float] = {}  # model version -> when it first answered
 
     def loop() -> None:
         nonlocal failures
@@ -59,13 +60,15 @@ def drive(send: Callable[[httpx.Client], httpx.Response], url: str, clients: int
                 response = send(client)
                 latencies.append(time.perf_counter() - started)
                 failures += response.status_code != 200
+                version = int(response.headers.get("x-model-version") or response.json().get("version", 0))
+                first_seen.setdefault(version, time.monotonic())
 
     threads = [threading.Thread(target=loop) for _ in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return summarize(latencies, failures, seconds)
+    return {**summarize(latencies, failures, seconds), "first_seen": first_seen}
 
 
 def summarize(latencies: list[float], failures: int, seconds: float) -> dict:
@@ -86,12 +89,14 @@ def summarize(latencies: list[float], failures: int, seconds: float) -> dict:
 
 
 def print_table(title: str, rows: list[tuple[str, dict]]) -> None:
-    columns = list(rows[0][1])
+    columns = [column for column in rows[0][1] if column != "first_seen"]
     print(f"\n{title}")
     print(f"| {'scenario':<38} | " + " | ".join(f"{c:>8}" for c in columns) + " |")
     print(f"|{'-' * 40}|" + "|".join("-" * 10 for _ in columns) + "|")
     for name, row in rows:
-        cells = " | ".join(f"{v:>8.1f}" if isinstance(v, float) else f"{v:>8}" for v in row.values())
+        cells = " | ".join(
+            f"{row[c]:>8.1f}" if isinstance(row[c], float) else f"{row[c]:>8}" for c in columns
+        )
         print(f"| {name:<38} | {cells} |")
 
 
@@ -148,15 +153,15 @@ def main() -> None:
             ]
             print_table("Real-time API, demo churn model (RandomForest, 100 trees)", rows)
 
-            rows = [("steady, 2 clients", drive(scenarios["predict, 1 record, 1 client"][0], url, 2, 3.0))]
+            single = scenarios["predict, 1 record, 1 client"][0]
+            rows = [("steady, 2 clients", drive(single, url, 2, 3.0))]
             demo.train(registry, root / "data", rows=6000)  # version 2, promoted: the API swaps
-            rows.append(
-                (
-                    "during swap to v2, 2 clients",
-                    drive(scenarios["predict, 1 record, 1 client"][0], url, 2, 3.0),
-                )
-            )
+            promoted_at = time.monotonic()
+            rows.append(("during swap to v2, 2 clients", drive(single, url, 2, 3.0)))
             print_table("Hot swap under load (the 3 s window right after promotion)", rows)
+            swapped_at = rows[1][1]["first_seen"].get(2)
+            delay = f"{swapped_at - promoted_at:.2f} s" if swapped_at else "not within 3 s"
+            print(f"\nfirst answer from version 2: {delay} after promotion")
         finally:
             server.terminate()
             server.wait()

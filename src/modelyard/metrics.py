@@ -23,8 +23,13 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 class PredictionTrack:
     """Filled in by a prediction as it goes; read when it ends."""
 
+    model: str = "unknown"
+    """Set once the model is found: names from the URL alone would let anyone add label values."""
     version: str = "none"
     rows: int = 0
+
+    def serving(self, model: str, version: int) -> None:
+        self.model, self.version = model, str(version)
 
 
 class ApiMetrics:
@@ -64,7 +69,7 @@ class ApiMetrics:
         )
 
     @contextmanager
-    def track_prediction(self, model: str) -> Iterator[PredictionTrack]:
+    def track_prediction(self) -> Iterator[PredictionTrack]:
         track, status, started = PredictionTrack(), "ok", time.perf_counter()
         try:
             yield track
@@ -75,10 +80,10 @@ class ApiMetrics:
             status = "internal_error"
             raise
         finally:
-            self.latency.labels(model).observe(time.perf_counter() - started)
-            self.requests.labels(model, track.version, status).inc()
+            self.latency.labels(track.model).observe(time.perf_counter() - started)
+            self.requests.labels(track.model, track.version, status).inc()
             if status == "ok":
-                self.rows.labels(model, track.version).inc(track.rows)
+                self.rows.labels(track.model, track.version).inc(track.rows)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

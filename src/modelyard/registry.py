@@ -180,7 +180,7 @@ class Registry:
 
     def version_numbers(self, name: str) -> list[int]:
         model_dir = self.root / name
-        if not model_dir.is_dir():
+        if not NAME_PATTERN.fullmatch(name) or not model_dir.is_dir():
             return []
         return sorted(int(entry.name) for entry in model_dir.iterdir() if entry.name.isdigit())
 

@@ -226,3 +226,19 @@ def test_model_failing_on_valid_input_is_a_500_not_a_crash(server: ApiServer) ->
     assert "overflow in the model's own code" in found["message"]
     fine = predict(server, [{"x0": 1.0, "x1": 2.0}], model="fragile")
     assert fine.json()["predictions"] == [3.0]
+
+
+def test_unknown_model_names_do_not_become_metric_labels(server: ApiServer) -> None:
+    predict(server, factories.records(1), model="made-up-name")
+    metrics = server.client.get("/metrics").text
+    assert "made-up-name" not in metrics
+    assert (
+        'modelyard_predict_requests_total{model="unknown",status="model_not_found",version="none"}' in metrics
+    )
+
+
+@pytest.mark.parametrize("path", ["/v1/models/..", "/v1/models/%2E%2E", "/v1/models/..%2F..%2Fetc"])
+def test_path_tricks_find_no_model(server: ApiServer, path: str) -> None:
+    response = server.client.get(path)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] in {"model_not_found", "not_found"}

@@ -73,6 +73,14 @@ def test_aliases(registry: Registry, tmp_path: Path) -> None:
     assert registry.alias_version("r") == 2
 
 
+def test_names_that_leave_the_registry_find_nothing(registry: Registry, tmp_path: Path) -> None:
+    registry.register(factories.save(factories.array_regressor(), tmp_path / "r.joblib"), "r")
+    (registry.root.parent / "7").mkdir()  # a version-like folder just outside the registry
+    assert registry.version_numbers("..") == []
+    with pytest.raises(ModelNotFound):
+        registry.get("..", 7)
+
+
 def test_lookups_fail_with_404_errors(registry: Registry, tmp_path: Path) -> None:
     with pytest.raises(ModelNotFound):
         registry.get("nothing", 1)

@@ -48,7 +48,7 @@ async def predict(
     version: VersionQuery = None,
 ) -> Response:
     raw = await request.body()
-    with metrics.track_prediction(name) as track:
+    with metrics.track_prediction() as track:
         model, scores = await run_in_threadpool(
             _score_json, store, name, version, raw, settings.max_instances, track
         )
@@ -84,7 +84,7 @@ def _score_json(
 ) -> tuple[LoadedModel, Scores]:
     instances = _instances(raw, limit)
     model = store.get(name, version)
-    track.version = str(model.version)
+    track.serving(model.name, model.version)
     scores = score(model, Table.from_records(instances))
     track.rows = len(scores)
     return model, scores
@@ -105,10 +105,10 @@ def predict_file(
         str | None, Query(description="csv, parquet or jsonl, if the name does not say")
     ] = None,
 ) -> Response:
-    with metrics.track_prediction(name) as track:
+    with metrics.track_prediction() as track:
         fmt = detect_format(file.filename, file.content_type, format)
         model = store.get(name, version)
-        track.version = str(model.version)
+        track.serving(model.name, model.version)
         table = read_table(file.file.read(), fmt)
         scores = score(model, table)
         output = write_table(with_predictions(table.frame, scores, model.classes), fmt)
