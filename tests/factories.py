@@ -73,6 +73,14 @@ class FragileRegressor(RegressorMixin, BaseEstimator):
         return values.sum(axis=1)
 
 
+def load_as_served(path: Path) -> Any:
+    """An artifact loaded as the API runs it: n_jobs=1. A forest sums its trees' probabilities in
+    whatever order its threads finish, so with n_jobs=-1 the last bit can differ from run to run."""
+    estimator = joblib.load(path)
+    estimator.set_params(**{key: 1 for key in estimator.get_params() if key.split("__")[-1] == "n_jobs"})
+    return estimator
+
+
 def save(estimator: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(estimator, path)

@@ -121,4 +121,9 @@ def write_table(frame: pd.DataFrame, fmt: str) -> bytes:
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)
         return buffer.getvalue()
-    return frame.to_json(orient="records", lines=True, force_ascii=False).encode()
+    # Not DataFrame.to_json: it rounds floats to 10 significant digits.
+    clean = frame.astype(object).where(frame.notna(), None)
+    lines = (
+        json.dumps(record, ensure_ascii=False, default=str) for record in clean.to_dict(orient="records")
+    )
+    return ("\n".join(lines) + "\n").encode()

@@ -1,16 +1,11 @@
 """The modelyard command line, run as a user runs it: a separate process."""
 
-import io
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import joblib
-import pandas as pd
-
-from modelyard.registry import Registry
 from tests import factories
 
 
@@ -66,24 +61,3 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
     assert result.stderr.strip() == "error: no model named 'churn'; registered models: none"
     bad_metric = run(tmp_path, "models", "register", __file__, "--name", "x", "--metric", "auc", check=False)
     assert bad_metric.returncode == 2 and "expected NAME=NUMBER" in bad_metric.stderr
-
-
-def test_demo_train_then_serve_the_sample(tmp_path: Path, api_server) -> None:
-    out = run(tmp_path, "demo", "train").stdout
-    assert "churn registered as version 1, promoted to production" in out
-    again = run(tmp_path, "demo", "train").stdout
-    assert "already registered as version 1" in again, "same data, same model: no new version"
-
-    sample = tmp_path / "data" / "incoming" / "churn-sample.csv"
-    registry = Registry(tmp_path / "models")
-    model = joblib.load(registry.get("churn", 1).artifact)
-    server = api_server(registry.root)
-    response = server.client.post(
-        "/v1/models/churn/predict-file", files={"file": (sample.name, sample.read_bytes())}
-    )
-    assert response.status_code == 200, response.text
-    scored = pd.read_csv(io.BytesIO(response.content))
-    customers = pd.read_csv(sample)
-    assert len(scored) == len(customers) == 200
-    assert scored["prediction"].tolist() == model.predict(customers).tolist()
-    assert registry.get("churn", 1).metadata["metrics"]["roc_auc"] > 0.7

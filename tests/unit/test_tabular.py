@@ -1,3 +1,4 @@
+import pandas as pd
 import pytest
 
 from modelyard.errors import UnparseableFile, UnsupportedFormat
@@ -54,3 +55,10 @@ def test_empty_or_broken_files(fmt: str) -> None:
         read_table(b"", fmt)
     with pytest.raises(UnparseableFile):
         read_table(b"\xff\xfe\x00garbage\x00" if fmt != "jsonl" else b"\xff\xfe", fmt)
+
+
+def test_jsonl_keeps_every_digit_and_writes_null_for_missing() -> None:
+    data = pd.DataFrame({"p": [0.1 + 0.2, 1 / 3], "label": ["a", None]})
+    written = write_table(data, "jsonl")
+    assert written.decode().splitlines()[1] == '{"p": 0.3333333333333333, "label": null}'
+    assert read_table(written, "jsonl").frame["p"].tolist() == [0.1 + 0.2, 1 / 3]

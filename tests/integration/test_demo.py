@@ -1,0 +1,79 @@
+"""The README's promise: `modelyard demo train && modelyard serve`, then predictions that equal the
+model's own predict and predict_proba, for records and for CSV, Parquet and JSON Lines files."""
+
+import io
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelyard.registry import Registry
+from modelyard.tabular import write_table
+from tests import factories
+from tests.server import ApiServer
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiServer, object, pd.DataFrame]]:
+    root = tmp_path_factory.mktemp("demo")
+    env = {
+        **os.environ,
+        "MODELYARD_MODEL_DIR": str(root / "models"),
+        "MODELYARD_DATA_DIR": str(root / "data"),
+    }
+
+    def train() -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "modelyard", "demo", "train"], env=env, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert "churn registered as version 1, promoted to production" in train()
+    assert "already registered as version 1" in train(), "same data, same model: no new version"
+    registry = Registry(root / "models")
+    model = factories.load_as_served(registry.get("churn", 1).artifact)
+    sample = pd.read_csv(root / "data" / "incoming" / "churn-sample.csv")
+    server = ApiServer(registry.root, root / "api.log").wait()
+    yield server, model, sample
+    server.stop()
+
+
+@pytest.mark.parametrize("rows", [1, 100])
+def test_records(demo, rows: int) -> None:
+    server, model, sample = demo
+    customers = sample.drop(columns="customer_id")[:rows]
+    response = server.client.post(
+        "/v1/models/churn/predict", json={"instances": customers.to_dict(orient="records")}
+    )
+    body = response.json()
+    assert response.status_code == 200, response.text
+    assert (body["model"], body["version"], body["classes"]) == ("churn", 1, ["no", "yes"])
+    assert body["request_id"] == response.headers["x-request-id"]
+    assert body["predictions"] == model.predict(customers).tolist()
+    assert np.array_equal(np.array(body["probabilities"]), model.predict_proba(customers))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
+def test_files(demo, fmt: str) -> None:
+    server, model, sample = demo
+    response = server.client.post(
+        "/v1/models/churn/predict-file",
+        files={"file": (f"churn-sample.{fmt}", write_table(sample, fmt))},
+    )
+    assert response.status_code == 200, response.text
+    readers = {
+        "csv": pd.read_csv,
+        "parquet": pd.read_parquet,
+        "jsonl": lambda b: pd.read_json(b, lines=True, precise_float=True),
+    }
+    scored = readers[fmt](io.BytesIO(response.content))
+    assert len(scored) == len(sample) == 200
+    assert scored["customer_id"].tolist() == sample["customer_id"].tolist()
+    assert scored["prediction"].tolist() == model.predict(sample).tolist()
+    probabilities = scored[["probability_no", "probability_yes"]].to_numpy()
+    assert np.array_equal(probabilities, model.predict_proba(sample)), "every digit survives the file"
