@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 import time
 from collections.abc import Iterator
 
@@ -174,3 +175,14 @@ def test_health_and_readiness(served) -> None:
         "churn": "ready",
         "price": "ready",
     }
+
+
+def test_odd_upload_names_are_made_header_safe(served) -> None:
+    server, _ = served
+    content = write_table(factories.frame(3), "csv")
+    response = server.client.post(
+        "/v1/models/churn/predict-file", files={"file": ('mé "report"\r\n.csv', content)}
+    )
+    assert response.status_code == 200, response.text
+    disposition = response.headers["content-disposition"]
+    assert re.fullmatch(r'attachment; filename="m_[A-Za-z0-9._-]+\.predictions\.csv"', disposition)

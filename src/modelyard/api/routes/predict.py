@@ -5,6 +5,7 @@ never on the event loop.
 """
 
 import json
+import re
 from collections import defaultdict
 from pathlib import PurePath
 from typing import Annotated, Any
@@ -113,7 +114,7 @@ def predict_file(
         scores = score(model, table)
         output = write_table(with_predictions(table.frame, scores, model.classes), fmt)
         track.rows = len(scores)
-    stem = PurePath(file.filename or "upload").stem
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", PurePath(file.filename or "upload").stem)  # header-safe
     headers = {
         "X-Model-Name": model.name,
         "X-Model-Version": str(model.version),
