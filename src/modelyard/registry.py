@@ -27,7 +27,13 @@ import sklearn
 from sklearn.base import is_classifier, is_regressor
 from sklearn.exceptions import InconsistentVersionWarning
 
-from modelyard.errors import AliasNotFound, ModelNotFound, RegistryError, VersionNotFound
+from modelyard.errors import (
+    AliasNotFound,
+    ArtifactRefused,
+    ModelNotFound,
+    RegistryError,
+    VersionNotFound,
+)
 from modelyard.fsutil import atomic_write_json, sha256_file
 from modelyard.schema import InputSchema, read_input_schema
 
@@ -193,7 +199,13 @@ class Registry:
                 f"model {name!r} has no version {version}; versions: {self.version_numbers(name)}"
             )
         path = self.root / name / str(version)
-        metadata = json.loads((path / "metadata.json").read_text())
+        try:
+            metadata = json.loads((path / "metadata.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise ArtifactRefused(
+                f"{path / 'metadata.json'} cannot be read ({exc}); without it the artifact cannot be "
+                f"verified. Register the model again: modelyard models register FILE --name {name}"
+            ) from exc
         return ModelVersion(name=name, version=version, path=path, metadata=metadata)
 
     def _existing(self, name: str) -> list[int]:

@@ -72,7 +72,14 @@ class ModelStore:
         """Load every production version that moved since the last look."""
         wanted = {}
         for name in self.registry.model_names():
-            version = self.registry.alias_version(name, PRODUCTION)
+            try:
+                version = self.registry.alias_version(name, PRODUCTION)
+            except (OSError, ValueError, KeyError) as exc:
+                log.error(
+                    "cannot read the production alias; keeping what is served",
+                    extra={"model": name, "reason": repr(exc)},
+                )
+                version = self.wanted.get(name)
             if version is not None:
                 wanted[name] = version
         self.wanted = wanted
