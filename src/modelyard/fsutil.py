@@ -29,7 +29,6 @@ def atomic_write_json(path: Path, payload: Any, mode: int = 0o644) -> None:
 
 
 def sha256_file(path: Path) -> str:
-
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

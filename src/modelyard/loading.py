@@ -4,25 +4,30 @@ Pickle runs whatever code is inside the file, so the SHA-256 recorded at registr
 before loading, and so are the library versions the artifact was saved with.
 """
 
+import hashlib
 from typing import Any
 
 import numpy as np
 import sklearn
 
 from modelyard.errors import ArtifactRefused, ArtifactTampered, VersionMismatch
-from modelyard.fsutil import sha256_file
 from modelyard.registry import ModelVersion, load_artifact
 from modelyard.scoring import LoadedModel, score
 from modelyard.tabular import Table
 
 
-def verify(model_version: ModelVersion, allow_version_mismatch: bool = False) -> None:
+def verified_bytes(model_version: ModelVersion, allow_version_mismatch: bool = False) -> bytes:
+    """The artifact's bytes, read once, after checking them against what the registry recorded."""
     artifact = model_version.artifact
     recorded = model_version.metadata["artifact"]["sha256"]
     label = f"model {model_version.name!r} version {model_version.version}"
-    if not artifact.is_file():
-        raise ArtifactTampered(f"{label}: {artifact} is missing; restore it or register the model again")
-    actual = sha256_file(artifact)
+    try:
+        data = artifact.read_bytes()
+    except FileNotFoundError:
+        raise ArtifactTampered(
+            f"{label}: {artifact} is missing; restore it or register the model again"
+        ) from None
+    actual = hashlib.sha256(data).hexdigest()
     if actual != recorded:
         raise ArtifactTampered(
             f"{label}: {artifact} has SHA-256 {actual[:12]}…, but the registry recorded {recorded[:12]}…; "
@@ -32,6 +37,7 @@ def verify(model_version: ModelVersion, allow_version_mismatch: bool = False) ->
         )
     if not allow_version_mismatch:
         _check_versions(label, model_version.metadata["versions"])
+    return data
 
 
 def _check_versions(label: str, saved: dict[str, str]) -> None:
@@ -55,10 +61,10 @@ def _release(version: str, parts: int) -> tuple[str, ...]:
 
 def load(model_version: ModelVersion, allow_version_mismatch: bool = False) -> LoadedModel:
     """Verify, unpickle, pin to one core and warm up a registered model version."""
-    verify(model_version, allow_version_mismatch)
+    data = verified_bytes(model_version, allow_version_mismatch)
     label = f"model {model_version.name!r} version {model_version.version}"
     try:
-        estimator, _ = load_artifact(model_version.artifact)
+        estimator, _ = load_artifact(data)
         _single_threaded(estimator)
         model = LoadedModel(
             name=model_version.name,

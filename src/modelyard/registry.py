@@ -9,6 +9,8 @@ none of it; renaming onto an existing version fails, which is how two registrati
 number. An alias is one small file replaced atomically.
 """
 
+import hashlib
+import io
 import json
 import os
 import re
@@ -34,7 +36,7 @@ from modelyard.errors import (
     RegistryError,
     VersionNotFound,
 )
-from modelyard.fsutil import atomic_write_json, sha256_file
+from modelyard.fsutil import atomic_write_bytes, atomic_write_json
 from modelyard.schema import InputSchema, read_input_schema
 
 PRODUCTION = "production"
@@ -67,11 +69,14 @@ def check_name(name: str, what: str = "model name") -> str:
     return name
 
 
-def load_artifact(path: Path) -> tuple[Any, str | None]:
-    """Unpickle an artifact; also return the scikit-learn version it was saved with, if not ours."""
+def load_artifact(data: bytes) -> tuple[Any, str | None]:
+    """Unpickle an artifact; also return the scikit-learn version it was saved with, if not ours.
+
+    It takes the bytes, not a path, so that what was checked is what gets loaded.
+    """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", InconsistentVersionWarning)
-        estimator = joblib.load(path)
+        estimator = joblib.load(io.BytesIO(data))
     saved_with = next(
         (
             w.message.original_sklearn_version
@@ -131,8 +136,9 @@ class Registry:
             raise RegistryError(f"{artifact}: expected a .joblib, .pkl or .pickle file")
         if not artifact.is_file():
             raise RegistryError(f"{artifact}: no such file")
+        data = artifact.read_bytes()
         try:
-            estimator, saved_with = load_artifact(artifact)
+            estimator, saved_with = load_artifact(data)
         except Exception as exc:
             raise RegistryError(f"{artifact}: cannot be loaded ({type(exc).__name__}: {exc})") from exc
         metadata = {
@@ -143,24 +149,22 @@ class Registry:
             "artifact": {
                 "file": f"model{artifact.suffix.lower()}",
                 "format": fmt,
-                "sha256": sha256_file(artifact),
-                "size_bytes": artifact.stat().st_size,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "size_bytes": len(data),
                 "source": str(artifact.resolve()),
             },
             "versions": library_versions(saved_with),
             **describe(estimator),
         }
-        return self._commit(name, artifact, metadata)
+        return self._commit(name, data, metadata)
 
-    def _commit(self, name: str, artifact: Path, metadata: dict[str, Any]) -> ModelVersion:
+    def _commit(self, name: str, data: bytes, metadata: dict[str, Any]) -> ModelVersion:
         model_dir = self.root / name
         model_dir.mkdir(parents=True, exist_ok=True)
         staging = model_dir / f".staging-{uuid.uuid4().hex}"
         staging.mkdir()
         try:
-            target = staging / metadata["artifact"]["file"]
-            shutil.copyfile(artifact, target)
-            os.chmod(target, 0o444)
+            atomic_write_bytes(staging / metadata["artifact"]["file"], data, mode=0o444)
             while True:
                 version = max(self.version_numbers(name), default=0) + 1
                 metadata["version"] = version
