@@ -12,6 +12,7 @@ request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get()
+        record.__dict__.pop("color_message", None)  # uvicorn's terminal-coloured copy of the message
         return True
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from modelyard import loading
 from modelyard.config import Settings
-from modelyard.errors import ModelNotReady, ModelyardError
+from modelyard.errors import BadRequest, ModelNotReady, ModelyardError
 from modelyard.metrics import ApiMetrics
 from modelyard.registry import PRODUCTION, Registry
 from modelyard.scoring import LoadedModel
@@ -114,7 +114,12 @@ class ModelStore:
         model_version = self.registry.get(name, version)
         return loading.load(model_version, self.settings.allow_version_mismatch)
 
-    def get(self, name: str, version: int | None = None) -> LoadedModel:
+    def get(self, name: str, version: int | None = None, alias: str | None = None) -> LoadedModel:
+        """The production version, or a version pinned by number or by another alias."""
+        if version is not None and alias is not None:
+            raise BadRequest("pass either ?version=N or ?alias=NAME, not both")
+        if alias is not None and alias != PRODUCTION:
+            version = self.registry.resolve(name, alias).version
         if version is None:
             return self._get_production(name)
         current = self.production.get(name)

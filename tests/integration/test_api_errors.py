@@ -148,6 +148,14 @@ def test_unknown_model_and_version(server: ApiServer) -> None:
     )
     error(response, 404, "version_not_found")
     error(server.client.get("/v1/models/nope"), 404, "model_not_found")
+    response = server.client.post(
+        "/v1/models/churn/predict?alias=nope", json={"instances": factories.records(1)}
+    )
+    error(response, 404, "alias_not_found")
+    response = server.client.post(
+        "/v1/models/churn/predict?alias=production&version=1", json={"instances": factories.records(1)}
+    )
+    error(response, 400, "bad_request")
     error(server.client.get("/no/such/route"), 404, "not_found")
 
 

@@ -23,6 +23,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiServer
     first = registry.register(factories.save(factories.classifier(), root / "v1.joblib"), "churn")
     registry.register(factories.save(factories.classifier(seed=5, trees=20), root / "v2.joblib"), "churn")
     registry.promote("churn", first.version)
+    registry.promote("churn", 2, alias="canary")
     registry.register(factories.save(factories.array_regressor(), root / "reg.joblib"), "price")
     registry.promote("price", 1)
     server = ApiServer(registry.root, root / "api.log").wait()
@@ -71,6 +72,16 @@ def test_pinned_version(served) -> None:
     assert (
         body["probabilities"] == estimator(registry, "churn", 2).predict_proba(pd.DataFrame(records)).tolist()
     )
+
+
+def test_alias_picks_its_version(served) -> None:
+    server, _ = served
+    body = {"instances": factories.records(2)}
+    assert server.client.post("/v1/models/churn/predict?alias=canary", json=body).json()["version"] == 2
+    assert server.client.post("/v1/models/churn/predict?alias=production", json=body).json()["version"] == 1
+    upload = {"file": ("x.csv", write_table(factories.frame(3), "csv"))}
+    response = server.client.post("/v1/models/churn/predict-file?alias=canary", files=upload)
+    assert response.headers["x-model-version"] == "2"
 
 
 def test_regressor_without_feature_names(served) -> None:
@@ -147,7 +158,7 @@ def test_models_list_and_show(served) -> None:
     server, _ = served
     listed = server.client.get("/v1/models").json()["models"]
     assert {m["name"]: (m["versions"], m["aliases"], m["serving_version"]) for m in listed} == {
-        "churn": ([1, 2], {"production": 1}, 1),
+        "churn": ([1, 2], {"canary": 2, "production": 1}, 1),
         "price": ([1], {"production": 1}, 1),
     }
     shown = server.client.get("/v1/models/churn").json()

@@ -27,6 +27,9 @@ from modelyard.tabular import FORMATS, Table, detect_format, read_table, write_t
 
 router = APIRouter(prefix="/v1/models", tags=["predict"], dependencies=[Authorized])
 VersionQuery = Annotated[int | None, Query(ge=1, description="Pin a version instead of production.")]
+AliasQuery = Annotated[
+    str | None, Query(description="Score with the version an alias (e.g. canary) points at.")
+]
 
 
 # The body is read by hand so that it is JSON whatever Content-Type claims (`curl -d` says form).
@@ -47,11 +50,12 @@ async def predict(
     metrics: MetricsDep,
     settings: SettingsDep,
     version: VersionQuery = None,
+    alias: AliasQuery = None,
 ) -> Response:
     raw = await request.body()
     with metrics.track_prediction() as track:
         model, scores = await run_in_threadpool(
-            _score_json, store, name, version, raw, settings.max_instances, track
+            _score_json, store, name, version, alias, raw, settings.max_instances, track
         )
     content: dict[str, Any] = {"model": model.name, "version": model.version, **scores.as_json()}
     if model.classes is not None:
@@ -81,10 +85,16 @@ def _instances(raw: bytes, limit: int) -> list[dict[str, Any]]:
 
 
 def _score_json(
-    store: ModelStore, name: str, version: int | None, raw: bytes, limit: int, track: PredictionTrack
+    store: ModelStore,
+    name: str,
+    version: int | None,
+    alias: str | None,
+    raw: bytes,
+    limit: int,
+    track: PredictionTrack,
 ) -> tuple[LoadedModel, Scores]:
     instances = _instances(raw, limit)
-    model = store.get(name, version)
+    model = store.get(name, version, alias)
     track.serving(model.name, model.version)
     scores = score(model, Table.from_records(instances))
     track.rows = len(scores)
@@ -102,13 +112,14 @@ def predict_file(
     store: StoreDep,
     metrics: MetricsDep,
     version: VersionQuery = None,
+    alias: AliasQuery = None,
     format: Annotated[
         str | None, Query(description="csv, parquet or jsonl, if the name does not say")
     ] = None,
 ) -> Response:
     with metrics.track_prediction() as track:
         fmt = detect_format(file.filename, file.content_type, format)
-        model = store.get(name, version)
+        model = store.get(name, version, alias)
         track.serving(model.name, model.version)
         table = read_table(file.file.read(), fmt)
         scores = score(model, table)
