@@ -93,6 +93,12 @@ def test_regressor_without_feature_names(served) -> None:
     assert "probabilities" not in body and "classes" not in body
 
 
+def test_unsafe_request_ids_are_replaced(served) -> None:
+    server, _ = served
+    response = server.client.get("/healthz", headers={"X-Request-ID": "x" * 200})
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
+
+
 def test_non_finite_prediction_is_null(served) -> None:
     server, _ = served
     instances = [{"x0": 1e308, "x1": -1e308, "x2": 0.0}, {"x0": 0.0, "x1": 0.0, "x2": 0.0}]
