@@ -15,6 +15,8 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from modelyard.loading import single_threaded
+
 COLORS = ["blue", "green", "red"]
 
 
@@ -77,7 +79,7 @@ def load_as_served(path: Path) -> Any:
     """An artifact loaded as the API runs it: n_jobs=1. A forest sums its trees' probabilities in
     whatever order its threads finish, so with n_jobs=-1 the last bit can differ from run to run."""
     estimator = joblib.load(path)
-    estimator.set_params(**{key: 1 for key in estimator.get_params() if key.split("__")[-1] == "n_jobs"})
+    single_threaded(estimator)
     return estimator
 
 

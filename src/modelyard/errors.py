@@ -64,6 +64,13 @@ class InvalidInput(ModelyardError):
     code = "invalid_input"
 
 
+class InvalidRequest(ModelyardError):
+    """The body or a query parameter does not have the shape the endpoint takes."""
+
+    status_code = 422
+    code = "invalid_request"
+
+
 class UnparseableFile(InvalidInput):
     code = "unparseable_file"
 

@@ -65,7 +65,7 @@ def load(model_version: ModelVersion, allow_version_mismatch: bool = False) -> L
     label = f"model {model_version.name!r} version {model_version.version}"
     try:
         estimator, _ = load_artifact(data)
-        _single_threaded(estimator)
+        single_threaded(estimator)
         model = LoadedModel(
             name=model_version.name,
             version=model_version.version,
@@ -79,7 +79,7 @@ def load(model_version: ModelVersion, allow_version_mismatch: bool = False) -> L
     return model
 
 
-def _single_threaded(estimator: Any) -> None:
+def single_threaded(estimator: Any) -> None:
     """In a server, n_jobs>1 costs more in thread start-up than it saves on small requests."""
     params = {key: 1 for key in estimator.get_params(deep=True) if key.split("__")[-1] == "n_jobs"}
     if params:

@@ -195,13 +195,15 @@ class Registry:
         return sorted(int(entry.name) for entry in model_dir.iterdir() if entry.name.isdigit())
 
     def versions(self, name: str) -> list[ModelVersion]:
-        return [self.get(name, version) for version in self._existing(name)]
+        return [self._read(name, version) for version in self._existing(name)]
 
     def get(self, name: str, version: int) -> ModelVersion:
-        if version not in self._existing(name):
-            raise VersionNotFound(
-                f"model {name!r} has no version {version}; versions: {self.version_numbers(name)}"
-            )
+        existing = self._existing(name)
+        if version not in existing:
+            raise VersionNotFound(f"model {name!r} has no version {version}; versions: {existing}")
+        return self._read(name, version)
+
+    def _read(self, name: str, version: int) -> ModelVersion:
         path = self.root / name / str(version)
         try:
             metadata = json.loads((path / "metadata.json").read_text())

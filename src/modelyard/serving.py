@@ -119,7 +119,9 @@ class ModelStore:
         if version is not None and alias is not None:
             raise BadRequest("pass either ?version=N or ?alias=NAME, not both")
         if alias is not None and alias != PRODUCTION:
-            version = self.registry.resolve(name, alias).version
+            version = self.registry.alias_version(name, alias)
+            if version is None:
+                self.registry.resolve(name, alias)  # raises the 404 that says what is missing
         if version is None:
             return self._get_production(name)
         current = self.production.get(name)

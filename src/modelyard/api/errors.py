@@ -1,23 +1,17 @@
 """Every error the API returns has one shape: {"error": {"code", "message", "details"}}."""
 
-from typing import Any
-
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from modelyard.errors import ModelyardError
+from modelyard.errors import InvalidRequest, MalformedJSON, ModelyardError
 
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
 
 
 def error_response(error: ModelyardError, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(error.to_dict(), status_code=error.status_code, headers=headers)
-
-
-def _body(status: int, code: str, message: str, details: list[dict[str, Any]]) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, "details": details}}, status)
 
 
 async def _modelyard_error(request: Request, exc: Exception) -> JSONResponse:
@@ -31,7 +25,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     errors = list(exc.errors())
     if any(error["type"] == "json_invalid" for error in errors):
         reason = errors[0].get("ctx", {}).get("error", "invalid JSON")
-        return _body(400, "malformed_json", f"the request body is not valid JSON: {reason}", [])
+        return error_response(MalformedJSON(f"the request body is not valid JSON: {reason}"))
     details = [
         {
             "field": ".".join(str(part) for part in error["loc"][1:]) or error["loc"][0],
@@ -43,16 +37,15 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     ]
     first = details[0]
     message = f"invalid request: {first['in']} field {first['field']!r}: {first['message']}"
-    return _body(422, "invalid_request", message, details)
+    return error_response(InvalidRequest(message, details))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
-    response = _body(exc.status_code, code, str(exc.detail), [])
-    if exc.headers:
-        response.headers.update(exc.headers)
-    return response
+    error = ModelyardError(str(exc.detail))
+    error.status_code = exc.status_code
+    error.code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    return error_response(error, dict(exc.headers or {}))
 
 
 def install_error_handlers(app: FastAPI) -> None:
