@@ -1,4 +1,4 @@
-"""A real modelyard API: `python -m modelyard serve` in a subprocess on a free port."""
+"""Real modelyard processes: the API (`python -m modelyard serve`) on a free port, and the CLI."""
 
 import os
 import socket
@@ -8,6 +8,22 @@ import time
 from pathlib import Path
 
 import httpx
+
+
+def run_cli(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """The modelyard CLI in its own process, as an operator on another container would run it,
+    with the registry in root/models and data in root/data."""
+    env = {
+        **os.environ,
+        "MODELYARD_MODEL_DIR": str(root / "models"),
+        "MODELYARD_DATA_DIR": str(root / "data"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "modelyard", *args], env=env, cwd=root, capture_output=True, text=True
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
 
 
 def free_port() -> int:

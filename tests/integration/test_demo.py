@@ -2,9 +2,6 @@
 model's own predict and predict_proba, for records and for CSV, Parquet and JSON Lines files."""
 
 import io
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import numpy as np
@@ -14,27 +11,15 @@ import pytest
 from modelyard.registry import Registry
 from modelyard.tabular import write_table
 from tests import factories
-from tests.server import ApiServer
+from tests.server import ApiServer, run_cli
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiServer, object, pd.DataFrame]]:
     root = tmp_path_factory.mktemp("demo")
-    env = {
-        **os.environ,
-        "MODELYARD_MODEL_DIR": str(root / "models"),
-        "MODELYARD_DATA_DIR": str(root / "data"),
-    }
-
-    def train() -> str:
-        result = subprocess.run(
-            [sys.executable, "-m", "modelyard", "demo", "train"], env=env, capture_output=True, text=True
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    assert "churn registered as version 1, promoted to production" in train()
-    assert "already registered as version 1" in train(), "same data, same model: no new version"
+    assert "churn registered as version 1, promoted to production" in run_cli(root, "demo", "train").stdout
+    again = run_cli(root, "demo", "train").stdout
+    assert "already registered as version 1" in again, "same data, same model: no new version"
     registry = Registry(root / "models")
     model = factories.load_as_served(registry.get("churn", 1).artifact)
     sample = pd.read_csv(root / "data" / "incoming" / "churn-sample.csv")

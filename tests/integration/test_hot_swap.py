@@ -1,8 +1,6 @@
 """Moving the production alias while requests run, from another process sharing the registry."""
 
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -13,6 +11,7 @@ import httpx
 
 from modelyard.registry import Registry
 from tests import factories
+from tests.server import run_cli
 
 SWAP_DEADLINE_S = 5.0
 
@@ -45,18 +44,6 @@ class Traffic:
             thread.join()
 
 
-def cli(registry: Registry, *args: str) -> None:
-    """The modelyard CLI in its own process, as an operator on another container would run it."""
-    env = {**os.environ, "MODELYARD_MODEL_DIR": str(registry.root)}
-    subprocess.run(
-        [sys.executable, "-m", "modelyard", *args],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-
-
 def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -67,8 +54,8 @@ def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
 
 
 def test_promotion_swaps_without_failed_requests(registry: Registry, tmp_path: Path, api_server) -> None:
-    cli(
-        registry,
+    run_cli(
+        registry.root.parent,
         "models",
         "register",
         str(factories.save(factories.classifier(), tmp_path / "a.joblib")),
@@ -82,9 +69,9 @@ def test_promotion_swaps_without_failed_requests(registry: Registry, tmp_path: P
     time.sleep(1.0)
 
     candidate = factories.save(factories.classifier(seed=3, trees=60), tmp_path / "b.joblib")
-    cli(registry, "models", "register", str(candidate), "--name", "churn")
+    run_cli(registry.root.parent, "models", "register", str(candidate), "--name", "churn")
     promoted_at = time.monotonic()
-    cli(registry, "models", "promote", "churn", "2")
+    run_cli(registry.root.parent, "models", "promote", "churn", "2")
     swapped = wait_for(lambda: any(v == 2 for _, _, v in traffic.answers), SWAP_DEADLINE_S + 1)
     time.sleep(1.0)
     traffic.stop(threads)
@@ -111,7 +98,7 @@ def test_tampered_version_is_refused_and_old_keeps_serving(
     artifact = registry.get("churn", 2).artifact
     os.chmod(artifact, 0o644)
     artifact.write_bytes(artifact.read_bytes()[:-1] + b"\0")
-    cli(registry, "models", "promote", "churn", "2")
+    run_cli(registry.root.parent, "models", "promote", "churn", "2")
 
     def refused() -> bool:
         return server.client.get("/readyz").json()["models"][0]["status"] == "refused"
