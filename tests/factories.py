@@ -15,7 +15,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from modelyard.loading import single_threaded
+from modelyard.artifacts import set_n_jobs
 
 COLORS = ["blue", "green", "red"]
 
@@ -79,7 +79,7 @@ def load_as_served(path: Path) -> Any:
     """An artifact loaded as the API runs it: n_jobs=1. A forest sums its trees' probabilities in
     whatever order its threads finish, so with n_jobs=-1 the last bit can differ from run to run."""
     estimator = joblib.load(path)
-    single_threaded(estimator)
+    set_n_jobs(estimator, 1)
     return estimator
 
 

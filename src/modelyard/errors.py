@@ -82,6 +82,13 @@ class RegistryError(ModelyardError):
     code = "registry_error"
 
 
+class AliasUnreadable(ModelyardError):
+    """An alias file on the registry volume is not the JSON the registry wrote."""
+
+    status_code = 503
+    code = "alias_unreadable"
+
+
 class ArtifactRefused(ModelyardError):
     """The load gate refused to unpickle an artifact."""
 

@@ -5,13 +5,13 @@ before loading, and so are the library versions the artifact was saved with.
 """
 
 import hashlib
-from typing import Any
 
 import numpy as np
 import sklearn
 
+from modelyard.artifacts import set_n_jobs, unpickle
 from modelyard.errors import ArtifactRefused, ArtifactTampered, VersionMismatch
-from modelyard.registry import ModelVersion, load_artifact
+from modelyard.registry import ModelVersion
 from modelyard.scoring import LoadedModel, score
 from modelyard.tabular import Table
 
@@ -59,13 +59,19 @@ def _release(version: str, parts: int) -> tuple[str, ...]:
     return tuple(version.split(".")[:parts])
 
 
-def load(model_version: ModelVersion, allow_version_mismatch: bool = False) -> LoadedModel:
-    """Verify, unpickle, pin to one core and warm up a registered model version."""
+def load(
+    model_version: ModelVersion, allow_version_mismatch: bool = False, n_jobs: int | None = None
+) -> LoadedModel:
+    """Verify, unpickle and warm up a registered model version.
+
+    n_jobs, when given, is set on every step that has one (the API wants 1); None keeps the saved value.
+    """
     data = verified_bytes(model_version, allow_version_mismatch)
     label = f"model {model_version.name!r} version {model_version.version}"
     try:
-        estimator, _ = load_artifact(data)
-        single_threaded(estimator)
+        estimator, _ = unpickle(data)
+        if n_jobs is not None:
+            set_n_jobs(estimator, n_jobs)
         model = LoadedModel(
             name=model_version.name,
             version=model_version.version,
@@ -77,13 +83,6 @@ def load(model_version: ModelVersion, allow_version_mismatch: bool = False) -> L
     except Exception as exc:
         raise ArtifactRefused(f"{label} failed to load: {type(exc).__name__}: {exc}") from exc
     return model
-
-
-def single_threaded(estimator: Any) -> None:
-    """In a server, n_jobs>1 costs more in thread start-up than it saves on small requests."""
-    params = {key: 1 for key in estimator.get_params(deep=True) if key.split("__")[-1] == "n_jobs"}
-    if params:
-        estimator.set_params(**params)
 
 
 def _warm(model: LoadedModel) -> None:

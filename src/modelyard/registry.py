@@ -10,37 +10,31 @@ number. An alias is one small file replaced atomically.
 """
 
 import hashlib
-import io
 import json
+import logging
 import os
 import re
 import shutil
-import sys
 import uuid
-import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import joblib
-import numpy as np
-import sklearn
-from sklearn.base import is_classifier, is_regressor
-from sklearn.exceptions import InconsistentVersionWarning
-
+from modelyard.artifacts import FORMATS, describe, library_versions, unpickle
 from modelyard.errors import (
     AliasNotFound,
+    AliasUnreadable,
     ArtifactRefused,
     ModelNotFound,
     RegistryError,
     VersionNotFound,
 )
 from modelyard.fsutil import atomic_write_bytes, atomic_write_json
-from modelyard.schema import InputSchema, read_input_schema
+from modelyard.schema import InputSchema
 
+log = logging.getLogger(__name__)
 PRODUCTION = "production"
-FORMATS = {".joblib": "joblib", ".pkl": "pickle", ".pickle": "pickle"}
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -69,55 +63,6 @@ def check_name(name: str, what: str = "model name") -> str:
     return name
 
 
-def load_artifact(data: bytes) -> tuple[Any, str | None]:
-    """Unpickle an artifact; also return the scikit-learn version it was saved with, if not ours.
-
-    It takes the bytes, not a path, so that what was checked is what gets loaded.
-    """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", InconsistentVersionWarning)
-        estimator = joblib.load(io.BytesIO(data))
-    saved_with = next(
-        (
-            w.message.original_sklearn_version
-            for w in caught
-            if isinstance(w.message, InconsistentVersionWarning)
-        ),
-        None,
-    )
-    return estimator, saved_with
-
-
-def describe(estimator: Any) -> dict[str, Any]:
-    """What the registry records about a fitted estimator, besides the file itself."""
-    if is_classifier(estimator):
-        task = "classification"
-    elif is_regressor(estimator):
-        task = "regression"
-    else:
-        raise RegistryError(
-            f"{type(estimator).__name__} is neither a classifier nor a regressor; "
-            "modelyard serves fitted scikit-learn classifiers, regressors and pipelines ending in one"
-        )
-    classes = getattr(estimator, "classes_", None)
-    return {
-        "task": task,
-        "estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
-        "classes": None if classes is None else np.asarray(classes).tolist(),
-        "has_predict_proba": hasattr(estimator, "predict_proba"),
-        "input_schema": read_input_schema(estimator).to_dict(),
-    }
-
-
-def library_versions(sklearn_version: str | None = None) -> dict[str, str]:
-    return {
-        "python": ".".join(map(str, sys.version_info[:3])),
-        "scikit-learn": sklearn_version or sklearn.__version__,
-        "numpy": np.__version__,
-        "joblib": joblib.__version__,
-    }
-
-
 class Registry:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -138,7 +83,7 @@ class Registry:
             raise RegistryError(f"{artifact}: no such file")
         data = artifact.read_bytes()
         try:
-            estimator, saved_with = load_artifact(data)
+            estimator, saved_with = unpickle(data)
         except Exception as exc:
             raise RegistryError(f"{artifact}: cannot be loaded ({type(exc).__name__}: {exc})") from exc
         metadata = {
@@ -228,22 +173,41 @@ class Registry:
         return model_version
 
     def aliases(self, name: str) -> dict[str, int]:
+        """Every readable alias of a model; an unreadable alias file is logged and left out."""
         self._existing(name)
         alias_dir = self.root / name / "aliases"
         if not alias_dir.is_dir():
             return {}
-        return {
-            path.stem: json.loads(path.read_text())["version"]
-            for path in sorted(alias_dir.glob("*.json"))
-            if not path.name.startswith(".")
-        }
+        found = {}
+        for path in sorted(alias_dir.glob("*.json")):
+            if path.name.startswith("."):
+                continue
+            try:
+                found[path.stem] = self._read_alias(path)
+            except AliasUnreadable as exc:
+                log.warning("alias left out: %s", exc.message)
+        return found
 
     def alias_version(self, name: str, alias: str = PRODUCTION) -> int | None:
+        """The version an alias points at; None when the alias does not exist."""
         path = self.root / name / "aliases" / f"{alias}.json"
+        try:
+            return self._read_alias(path)
+        except FileNotFoundError:
+            return None
+
+    @staticmethod
+    def _read_alias(path: Path) -> int:
         try:
             return int(json.loads(path.read_text())["version"])
         except FileNotFoundError:
-            return None
+            raise
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            model = path.parent.parent.name
+            raise AliasUnreadable(
+                f"the alias file {path} cannot be read ({type(exc).__name__}: {exc}); point the alias "
+                f"again with: modelyard models promote {model} VERSION --alias {path.stem}"
+            ) from exc
 
     def resolve(self, name: str, alias: str = PRODUCTION) -> ModelVersion:
         self._existing(name)

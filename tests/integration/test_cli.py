@@ -43,3 +43,15 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
         tmp_path, "models", "register", __file__, "--name", "x", "--metric", "auc", check=False
     )
     assert bad_metric.returncode == 2 and "expected NAME=NUMBER" in bad_metric.stderr
+
+
+def test_corrupt_alias_is_reported_not_a_traceback(tmp_path: Path) -> None:
+    artifact = factories.save(factories.classifier(), tmp_path / "clf.joblib")
+    run_cli(tmp_path, "models", "register", str(artifact), "--name", "churn", "--promote")
+    run_cli(tmp_path, "models", "promote", "churn", "1", "--alias", "staging")
+    (tmp_path / "models" / "churn" / "aliases" / "staging.json").write_text("{oops")
+
+    result = run_cli(tmp_path, "models", "list")
+    assert "production=1" in result.stdout and "staging" not in result.stdout
+    assert "staging.json cannot be read" in result.stderr and "Traceback" not in result.stderr
+    assert "modelyard models promote churn VERSION --alias staging" in result.stderr

@@ -15,8 +15,10 @@ def register(registry: Registry, tmp_path: Path, estimator=None) -> ModelVersion
     return registry.register(artifact, "m")
 
 
-def test_load_pins_n_jobs_and_warms(registry: Registry, tmp_path: Path) -> None:
-    model = loading.load(register(registry, tmp_path))
+def test_load_sets_n_jobs_when_asked(registry: Registry, tmp_path: Path) -> None:
+    version = register(registry, tmp_path)
+    assert loading.load(version).estimator.get_params()["forest__n_jobs"] == -1  # as saved
+    model = loading.load(version, n_jobs=1)
     assert model.estimator.get_params()["forest__n_jobs"] == 1
     assert model.classes == ["no", "yes"]
 

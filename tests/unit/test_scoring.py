@@ -7,7 +7,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from modelyard.registry import describe
+from modelyard.artifacts import describe
 from modelyard.schema import InputSchema
 from modelyard.scoring import LoadedModel, score, with_predictions
 from modelyard.tabular import Table

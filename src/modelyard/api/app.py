@@ -7,12 +7,12 @@ from fastapi import FastAPI
 
 from modelyard import __version__
 from modelyard.api.errors import install_error_handlers
+from modelyard.api.metrics import ApiMetrics
 from modelyard.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from modelyard.api.routes import health, models, predict
+from modelyard.cache import LoadPolicy, ModelCache
 from modelyard.config import Settings, get_settings
-from modelyard.metrics import ApiMetrics
 from modelyard.registry import Registry
-from modelyard.serving import ModelStore
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -20,7 +20,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.store.start()
+        app.state.store.start(settings.reload_interval_s)
         yield
         app.state.store.stop()
 
@@ -31,8 +31,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.metrics = ApiMetrics()
-    app.state.store = ModelStore(Registry(settings.model_dir), settings, app.state.metrics)
+    app.state.metrics = metrics = ApiMetrics()
+    app.state.store = ModelCache(
+        Registry(settings.model_dir),
+        # One request is a few rows: starting threads per call would cost more than it saves.
+        LoadPolicy(settings.allow_version_mismatch, n_jobs=1, pinned_size=settings.model_cache_size),
+        on_loaded=lambda name, version: metrics.serving_version.labels(name).set(version),
+        on_refused=lambda name, code: metrics.load_failures.labels(name, code).inc(),
+    )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestContextMiddleware)  # outermost: every response gets an id

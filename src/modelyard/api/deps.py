@@ -5,10 +5,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from modelyard.api.metrics import ApiMetrics
+from modelyard.cache import ModelCache
 from modelyard.config import Settings
 from modelyard.errors import Unauthorized
-from modelyard.metrics import ApiMetrics
-from modelyard.serving import ModelStore
 
 
 def get_settings(request: Request) -> Settings:
@@ -16,8 +16,8 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_store(request: Request) -> ModelStore:
-    store: ModelStore = request.app.state.store
+def get_store(request: Request) -> ModelCache:
+    store: ModelCache = request.app.state.store
     return store
 
 
@@ -27,7 +27,7 @@ def get_metrics(request: Request) -> ApiMetrics:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-StoreDep = Annotated[ModelStore, Depends(get_store)]
+StoreDep = Annotated[ModelCache, Depends(get_store)]
 MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
 
 

@@ -17,12 +17,12 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from modelyard.api.deps import Authorized, MetricsDep, SettingsDep, StoreDep
+from modelyard.api.metrics import PredictionTrack
 from modelyard.api.schemas import PredictRequest, PredictResponse
+from modelyard.cache import ModelCache
 from modelyard.errors import MalformedJSON, PayloadTooLarge
 from modelyard.logs import request_id
-from modelyard.metrics import PredictionTrack
 from modelyard.scoring import LoadedModel, Scores, score, with_predictions
-from modelyard.serving import ModelStore
 from modelyard.tabular import FORMATS, Table, detect_format, read_table, write_table
 
 router = APIRouter(prefix="/v1/models", tags=["predict"], dependencies=[Authorized])
@@ -85,7 +85,7 @@ def _instances(raw: bytes, limit: int) -> list[dict[str, Any]]:
 
 
 def _score_json(
-    store: ModelStore,
+    store: ModelCache,
     name: str,
     version: int | None,
     alias: str | None,

@@ -3,29 +3,27 @@ from pathlib import Path
 
 import pytest
 
-from modelyard.config import Settings
+from modelyard.cache import LoadPolicy, ModelCache
 from modelyard.errors import AliasNotFound, ArtifactRefused, ModelNotFound
-from modelyard.metrics import ApiMetrics
 from modelyard.registry import Registry
-from modelyard.serving import ModelStore
 from tests import factories
 
 
 @pytest.fixture
-def store(registry: Registry, tmp_path: Path) -> ModelStore:
+def store(registry: Registry, tmp_path: Path) -> ModelCache:
     for seed in range(3):
         registry.register(
             factories.save(factories.classifier(seed=seed), tmp_path / f"{seed}.joblib"), "churn"
         )
     registry.promote("churn", 1)
-    return ModelStore(registry, Settings(_env_file=None, model_cache_size=1), ApiMetrics())
+    return ModelCache(registry, LoadPolicy(n_jobs=1, pinned_size=1))
 
 
-def entry(store: ModelStore) -> dict:
+def entry(store: ModelCache) -> dict:
     return store.readiness()[1][0]
 
 
-def test_follows_the_production_alias(store: ModelStore) -> None:
+def test_follows_the_production_alias(store: ModelCache) -> None:
     assert store.readiness() == (False, [])
     store.sync()
     assert store.get("churn").version == 1
@@ -38,7 +36,7 @@ def test_follows_the_production_alias(store: ModelStore) -> None:
     )
 
 
-def test_refused_version_keeps_the_old_one(store: ModelStore) -> None:
+def test_refused_version_keeps_the_old_one(store: ModelCache) -> None:
     store.sync()
     artifact = store.registry.get("churn", 3).artifact
     os.chmod(artifact, 0o644)
@@ -50,7 +48,7 @@ def test_refused_version_keeps_the_old_one(store: ModelStore) -> None:
     assert ready and entry(store)["status"] == "refused" and entry(store)["code"] == "artifact_tampered"
 
 
-def test_unreadable_alias_or_metadata_do_not_stop_serving(store: ModelStore) -> None:
+def test_unreadable_alias_or_metadata_do_not_stop_serving(store: ModelCache) -> None:
     store.sync()
     (store.registry.root / "churn" / "aliases" / "production.json").write_text("{not json")
     store.sync()
@@ -66,7 +64,7 @@ def test_unreadable_alias_or_metadata_do_not_stop_serving(store: ModelStore) -> 
         store.get("churn", 2)
 
 
-def test_pinned_versions_are_cached_up_to_the_limit(store: ModelStore) -> None:
+def test_pinned_versions_are_cached_up_to_the_limit(store: ModelCache) -> None:
     store.sync()
     second = store.get("churn", 2)
     assert store.get("churn", 2) is second
@@ -75,7 +73,7 @@ def test_pinned_versions_are_cached_up_to_the_limit(store: ModelStore) -> None:
     assert store.get("churn", 1) is store.get("churn")  # production is never loaded twice
 
 
-def test_missing_model_or_alias(store: ModelStore, registry: Registry, tmp_path: Path) -> None:
+def test_missing_model_or_alias(store: ModelCache, registry: Registry, tmp_path: Path) -> None:
     registry.register(factories.save(factories.array_regressor(), tmp_path / "r.joblib"), "unpromoted")
     store.sync()
     with pytest.raises(ModelNotFound):

@@ -1,29 +1,28 @@
-"""The models the API serves, kept in step with the registry.
+"""Loaded models kept in step with the registry, for the API and the batch worker alike.
 
-A watcher thread polls the production aliases (cheap: one small file per model) and loads a moved
-alias in the background; requests keep getting the previous version until the new one is loaded and
-warmed, then the reference is swapped in one assignment. A version the load gate refuses is never
-swapped in: the old one keeps serving and the refusal is kept for /readyz.
+`sync()` reads the production aliases (cheap: one small file per model) and loads a moved alias
+while callers keep getting the previous version, then swaps the reference in one assignment. A
+version the load gate refuses is never swapped in: the old one keeps serving and the refusal is
+kept for readiness reports. Versions pinned by number or by another alias live in a small LRU.
 """
 
 import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from modelyard import loading
-from modelyard.config import Settings
-from modelyard.errors import BadRequest, ModelNotReady, ModelyardError
-from modelyard.metrics import ApiMetrics
+from modelyard.errors import AliasUnreadable, BadRequest, ModelNotReady, ModelyardError
 from modelyard.registry import PRODUCTION, Registry
 from modelyard.scoring import LoadedModel
 
 log = logging.getLogger(__name__)
 
 RETRY_REFUSED_S = 30.0
-"""How long a refused version rests before the watcher tries it again (the file may be restored)."""
+"""How long a refused version rests before it is tried again (the file may be restored)."""
 
 
 @dataclass(frozen=True)
@@ -37,11 +36,27 @@ class LoadProblem:
         return self.version == version and time.monotonic() - self.at < RETRY_REFUSED_S
 
 
-class ModelStore:
-    def __init__(self, registry: Registry, settings: Settings, metrics: ApiMetrics) -> None:
+@dataclass(frozen=True)
+class LoadPolicy:
+    allow_version_mismatch: bool = False
+    n_jobs: int | None = None
+    """Set on every step that has n_jobs; None keeps what the artifact was saved with."""
+    pinned_size: int = 4
+    """How many versions besides the production ones stay loaded."""
+
+
+class ModelCache:
+    def __init__(
+        self,
+        registry: Registry,
+        policy: LoadPolicy,
+        on_loaded: Callable[[str, int], None] | None = None,
+        on_refused: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.registry = registry
-        self.settings = settings
-        self.metrics = metrics
+        self.policy = policy
+        self.on_loaded = on_loaded
+        self.on_refused = on_refused
         self.production: dict[str, LoadedModel] = {}
         self.wanted: dict[str, int] = {}
         self.problems: dict[str, LoadProblem] = {}
@@ -51,8 +66,11 @@ class ModelStore:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._watch, name="model-watcher", daemon=True)
+    def start(self, interval_s: float) -> None:
+        """Follow the production aliases from a background thread."""
+        self._thread = threading.Thread(
+            target=self._watch, args=(interval_s,), name="model-watcher", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -60,13 +78,13 @@ class ModelStore:
         if self._thread:
             self._thread.join(timeout=10)
 
-    def _watch(self) -> None:
+    def _watch(self, interval_s: float) -> None:
         while not self._stop.is_set():
             try:
                 self.sync()
             except Exception:
                 log.exception("checking the registry failed; retrying")
-            self._stop.wait(self.settings.reload_interval_s)
+            self._stop.wait(interval_s)
 
     def sync(self) -> None:
         """Load every production version that moved since the last look."""
@@ -74,11 +92,8 @@ class ModelStore:
         for name in self.registry.model_names():
             try:
                 version = self.registry.alias_version(name, PRODUCTION)
-            except (OSError, ValueError, KeyError) as exc:
-                log.error(
-                    "cannot read the production alias; keeping what is served",
-                    extra={"model": name, "reason": repr(exc)},
-                )
+            except AliasUnreadable as exc:
+                log.error("keeping what is served; %s", exc.message, extra={"model": name})
                 version = self.wanted.get(name)
             if version is not None:
                 wanted[name] = version
@@ -97,7 +112,8 @@ class ModelStore:
             model = self._load(name, version)
         except ModelyardError as exc:
             self.problems[name] = LoadProblem(version, exc.code, exc.message, time.monotonic())
-            self.metrics.load_failures.labels(name, exc.code).inc()
+            if self.on_refused:
+                self.on_refused(name, exc.code)
             serving = self.production.get(name)
             log.error(
                 "refused to load a production version; %s",
@@ -107,12 +123,13 @@ class ModelStore:
             return
         self.production = {**self.production, name: model}
         self.problems.pop(name, None)
-        self.metrics.serving_version.labels(name).set(version)
+        if self.on_loaded:
+            self.on_loaded(name, version)
         log.info("now serving", extra={"model": name, "version": version})
 
     def _load(self, name: str, version: int) -> LoadedModel:
         model_version = self.registry.get(name, version)
-        return loading.load(model_version, self.settings.allow_version_mismatch)
+        return loading.load(model_version, self.policy.allow_version_mismatch, self.policy.n_jobs)
 
     def get(self, name: str, version: int | None = None, alias: str | None = None) -> LoadedModel:
         """The production version, or a version pinned by number or by another alias."""
@@ -146,7 +163,7 @@ class ModelStore:
                 return self._pinned[key]
             model = self._load(name, version)
             self._pinned[key] = model
-            while len(self._pinned) > self.settings.model_cache_size:
+            while len(self._pinned) > self.policy.pinned_size:
                 self._pinned.popitem(last=False)
             return model
 
