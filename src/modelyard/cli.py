@@ -2,15 +2,22 @@
 
 import json
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from pydantic import ValidationError
 
+from modelyard.api_client import ApiClient
 from modelyard.config import get_settings
 from modelyard.errors import ModelyardError
+from modelyard.progress import progress_bar
 from modelyard.registry import PRODUCTION, Registry
+from modelyard.tabular import FORMATS
+
+if TYPE_CHECKING:
+    from modelyard.batch import Progress
 
 
 def _registry() -> Registry:
@@ -154,6 +161,189 @@ def models_show(name: str, as_json: bool) -> None:
     for feature in versions[-1].schema.features:
         extra = f" one of {feature.categories}" if feature.categories else ""
         click.echo(f"  {feature.name}: {feature.dtype}{extra}{' (nullable)' if feature.nullable else ''}")
+
+
+@main.command("score")
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model", "model_name", required=True, help="Registered model name.")
+@click.option("--version", type=int, default=None, help="Pin a version instead of production.")
+@click.option("--alias", default=None, help="Score with the version this alias points at.")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Output file [default: INPUT's name + .predictions.FORMAT, beside it].",
+)
+@click.option(
+    "--format",
+    "fmt_option",
+    type=click.Choice(sorted(FORMATS)),
+    default=None,
+    help="Output format [default: OUTPUT's suffix, else the input's].",
+)
+@click.option("--fail-fast", is_flag=True, help="Stop at the first invalid row instead of setting it aside.")
+def score_command(
+    input_path: Path,
+    model_name: str,
+    version: int | None,
+    alias: str | None,
+    output: Path | None,
+    fmt_option: str | None,
+    fail_fast: bool,
+) -> None:
+    """Score a CSV, Parquet or JSON Lines file here, in chunks, without Redis or the API.
+
+    Rows that fail validation go to OUTPUT's name + .errors.jsonl, one JSON object per row.
+    """
+    from modelyard import loading
+    from modelyard.batch import score_file
+    from modelyard.tabular import detect_format, output_format
+
+    settings = get_settings()
+    registry = _registry()
+    if version is not None and alias is not None:
+        raise click.UsageError("pass either --version or --alias, not both")
+    model_version = (
+        registry.get(model_name, version)
+        if version is not None
+        else registry.resolve(model_name, alias or PRODUCTION)
+    )
+    input_format = detect_format(input_path.name, None)
+    fmt = output_format(fmt_option, output.name if output else None, input_format)
+    output = output or input_path.with_name(f"{input_path.stem}.predictions.{fmt}")
+    errors = output.with_name(f"{output.name.removesuffix(output.suffix)}.errors.jsonl")
+    model = loading.load(model_version, settings.allow_version_mismatch, settings.batch_n_jobs)
+    with progress_bar(f"{model_name} v{model.version}") as bar:
+        result = score_file(
+            model, input_path, input_format, output, errors, fmt, settings.chunk_rows, fail_fast, bar
+        )
+    rate = result.rows_total / result.seconds if result.seconds else 0.0
+    click.echo(
+        f"scored {result.rows_done} rows with {model_name} version {model.version} in "
+        f"{result.seconds:.1f}s ({rate:,.0f} rows/s): {output}"
+    )
+    click.echo(f"{result.rows_failed} invalid rows set aside: {errors}")
+
+
+@main.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty instead of waiting for jobs.")
+@click.option("--name", default=None, help="Worker name, as shown in job records [default: generated].")
+def worker_command(burst: bool, name: str | None) -> None:
+    """Run a batch worker: takes jobs from the Redis queue (MODELYARD_REDIS_URL) and scores them."""
+    from modelyard import worker
+
+    worker.run(get_settings(), burst=burst, name=name)
+
+
+@main.group(cls=_Group)
+def jobs() -> None:
+    """Submit and follow batch jobs through the REST API (MODELYARD_API_URL)."""
+
+
+@jobs.command("submit")
+@click.option("--model", "model_name", required=True, help="Registered model name.")
+@click.option("--input", "input_path", required=True, help="File to score, relative to the data volume.")
+@click.option("--version", type=int, default=None, help="Pin a version instead of production.")
+@click.option("--alias", default=None, help="Score with the version this alias points at.")
+@click.option(
+    "--output", default=None, help="Output file, or folder ending in '/', relative to the data volume."
+)
+@click.option("--format", "output_format", type=click.Choice(sorted(FORMATS)), default=None)
+@click.option("--fail-fast", is_flag=True, help="Fail the job at the first invalid row.")
+@click.option("--wait", is_flag=True, help="Follow the job with a progress bar until it ends.")
+def jobs_submit(
+    model_name: str,
+    input_path: str,
+    version: int | None,
+    alias: str | None,
+    output: str | None,
+    output_format: str | None,
+    fail_fast: bool,
+    wait: bool,
+) -> None:
+    """Submit a file on the data volume for scoring by the workers."""
+    body = {
+        "model": model_name,
+        "input": input_path,
+        "version": version,
+        "alias": alias,
+        "output": output,
+        "format": output_format,
+        "fail_fast": fail_fast,
+    }
+    client = ApiClient(get_settings())
+    record = client.request("POST", "/v1/jobs", json={k: v for k, v in body.items() if v is not None})
+    click.echo(f"job {record['id']} {record['status']}: {record['input']} -> {record['output']}")
+    if wait:
+        _follow(client, record)
+
+
+def _follow(client: ApiClient, record: dict[str, Any]) -> None:
+    """Poll the job until it ends, with a progress bar; a job that does not finish exits 1."""
+    with progress_bar(f"job {record['id']}") as bar:
+        while record["status"] not in ("finished", "failed", "canceled"):
+            time.sleep(0.5)
+            record = client.request("GET", f"/v1/jobs/{record['id']}")
+            bar(_job_progress(record))
+    _print_job(record)
+    if record["status"] != "finished":
+        sys.exit(1)
+
+
+def _job_progress(record: dict[str, Any]) -> "Progress":
+    from modelyard.batch import Progress
+
+    return Progress(record["rows_done"], record["rows_failed"], record["progress"], record["rows_total"], 0.0)
+
+
+@jobs.command("status")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole job record as JSON.")
+def jobs_status(job_id: str, as_json: bool) -> None:
+    """One job: status, progress, outputs, error."""
+    record = ApiClient(get_settings()).request("GET", f"/v1/jobs/{job_id}")
+    if as_json:
+        click.echo(json.dumps(record, indent=2))
+    else:
+        _print_job(record)
+
+
+def _print_job(record: dict[str, Any]) -> None:
+    click.echo(f"job {record['id']}: {record['status']}")
+    click.echo(f"  model    {record['model']} version {record['version']}")
+    click.echo(f"  input    {record['input']}")
+    total = record["rows_total"] if record["rows_total"] is not None else "?"
+    click.echo(f"  rows     {record['rows_done']} scored, {record['rows_failed']} invalid, of {total}")
+    if record["status"] == "finished":
+        click.echo(f"  output   {record['output']}")
+        click.echo(f"  errors   {record['errors_output']}")
+    if record["error"]:
+        click.echo(f"  error    {record['error']['code']}: {record['error']['message']}")
+
+
+@jobs.command("list")
+@click.option("--status", type=click.Choice(["queued", "started", "finished", "failed", "canceled"]))
+@click.option("--limit", type=int, default=20, show_default=True)
+def jobs_list(status: str | None, limit: int) -> None:
+    """Recent jobs, newest first."""
+    params: dict[str, Any] = {"limit": limit, **({"status": status} if status else {})}
+    records = ApiClient(get_settings()).request("GET", "/v1/jobs", params=params)["jobs"]
+    if not records:
+        click.echo("no jobs")
+        return
+    click.echo(f"{'ID':<18} {'STATUS':<9} {'MODEL':<16} {'ROWS':>10} {'INVALID':>8}  INPUT")
+    for r in records:
+        model = f"{r['model']} v{r['version']}"
+        counts = f"{r['rows_done']:>10} {r['rows_failed']:>8}"
+        click.echo(f"{r['id']:<18} {r['status']:<9} {model:<16} {counts}  {r['input']}")
+
+
+@jobs.command("cancel")
+@click.argument("job_id")
+def jobs_cancel(job_id: str) -> None:
+    """Cancel a queued or running job (a running one stops at its next chunk, leaving no output)."""
+    record = ApiClient(get_settings()).request("DELETE", f"/v1/jobs/{job_id}")
+    click.echo(f"job {record['id']}: {record['status']}")
 
 
 @main.command("serve")

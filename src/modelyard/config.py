@@ -40,14 +40,52 @@ class Settings(BaseSettings):
     model_cache_size: int = Field(default=4, ge=1)
     """How many pinned (?version=N) model versions the API keeps loaded besides production."""
 
-    @field_validator("api_key", mode="before")
+    api_url: str = "http://127.0.0.1:8000"
+    """Where the `modelyard jobs` commands find the API (they send MODELYARD_API_KEY when set)."""
+
+    redis_timeout_s: float = Field(default=3.0, gt=0)
+    """How long the API waits for Redis before answering 503 (batch jobs only; predictions go on)."""
+
+    chunk_rows: int = Field(default=50_000, ge=1)
+    """Rows a batch job reads, scores and writes at a time: memory stays flat whatever the file size."""
+
+    split_threshold_mb: float = Field(default=64.0, gt=0)
+    """Input files larger than this are split into parts that several workers score at once."""
+
+    part_rows: int = Field(default=250_000, ge=1)
+    """Rows in each part of a split file."""
+
+    job_retention_days: float = Field(default=7.0, gt=0)
+    """How long finished and failed job records stay visible (GET /v1/jobs/{id})."""
+
+    job_timeout_s: int = Field(default=6 * 3600, ge=1)
+    """Longest a batch job (or one part of a split file) may run before the worker stops it."""
+
+    job_retries: int = Field(default=3, ge=0)
+    """Times a job is run again after its worker died or an unexpected error; bad input is not retried."""
+
+    batch_n_jobs: int | None = 1
+    """n_jobs set on models in the worker (1: scale with more workers instead); empty keeps the saved one."""
+
+    max_job_upload_mb: float = Field(default=2048.0, gt=0)
+    """Largest file POST /v1/jobs/upload accepts, in MB."""
+
+    @field_validator("api_key", "batch_n_jobs", mode="before")
     @classmethod
-    def _empty_key_means_none(cls, value: object) -> object:
+    def _empty_means_none(cls, value: object) -> object:
         return None if value == "" else value
 
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_job_upload_bytes(self) -> int:
+        return int(self.max_job_upload_mb * 1024 * 1024)
+
+    @property
+    def job_retention_s(self) -> int:
+        return int(self.job_retention_days * 86400)
 
 
 @lru_cache

@@ -47,6 +47,25 @@ class AliasNotFound(NotFound):
     code = "alias_not_found"
 
 
+class JobNotFound(NotFound):
+    code = "job_not_found"
+
+
+class Conflict(ModelyardError):
+    """The resource is not in a state that allows this, e.g. a job that has not finished yet."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class JobNotFinished(Conflict):
+    code = "job_not_finished"
+
+
+class JobAlreadyEnded(Conflict):
+    code = "job_already_ended"
+
+
 class PayloadTooLarge(ModelyardError):
     status_code = 413
     code = "payload_too_large"
@@ -73,6 +92,16 @@ class InvalidRequest(ModelyardError):
 
 class UnparseableFile(InvalidInput):
     code = "unparseable_file"
+
+
+class InvalidPath(InvalidRequest):
+    """A path that leaves the data volume, or names nothing there."""
+
+    code = "invalid_path"
+
+
+class InputNotFound(InvalidRequest):
+    code = "input_not_found"
 
 
 class RegistryError(ModelyardError):
@@ -113,3 +142,16 @@ class PredictionFailed(ModelyardError):
 class ModelNotReady(ModelyardError):
     status_code = 503
     code = "model_not_ready"
+
+
+class QueueUnavailable(ModelyardError):
+    """Redis cannot be reached: batch jobs wait, real-time prediction goes on."""
+
+    status_code = 503
+    code = "queue_unavailable"
+
+
+class JobStopped(ModelyardError):
+    """A running job was canceled, or its worker asked to stop, between two chunks."""
+
+    code = "job_stopped"

@@ -4,14 +4,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.pipeline import Pipeline
 
 from modelyard.errors import InvalidInput, PredictionFailed
 from modelyard.schema import InputSchema
 from modelyard.tabular import Table
-from modelyard.validation import Prepared, prepare
+from modelyard.validation import prepare
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,12 @@ class LoadedModel:
     @property
     def has_probabilities(self) -> bool:
         return bool(self.metadata.get("has_predict_proba"))
+
+    @property
+    def output_columns(self) -> list[str]:
+        """What scoring a file appends: `prediction` and, for classifiers, `probability_<class>`."""
+        probabilities = self.classes if self.has_probabilities and self.classes is not None else []
+        return ["prediction", *(f"probability_{label}" for label in probabilities)]
 
 
 @dataclass
@@ -57,17 +63,22 @@ def _json_list(values: np.ndarray) -> list[Any]:
 
 
 def score(model: LoadedModel, table: Table) -> Scores:
-    prepared: Prepared = prepare(table, model.schema)
-    features: Any = prepared.frame
+    """Validate every record, then predict; any invalid record refuses the whole table."""
+    prepared = prepare(table, model.schema)
+    predictions, probabilities = predict(model, prepared.frame)
+    return Scores(predictions=predictions, probabilities=probabilities, warnings=prepared.warnings)
+
+
+def predict(model: LoadedModel, features: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predictions (and probabilities) for a frame of valid features."""
     if not hasattr(model.estimator, "feature_names_in_"):
         features = features.to_numpy()  # fitted without names: pass a bare array, as it was fitted
     try:
-        predictions, probabilities = _predict(model.estimator, features, model.has_probabilities)
+        return _predict(model.estimator, features, model.has_probabilities)
     except Exception as exc:
         raise PredictionFailed(
             f"model {model.name!r} version {model.version} failed on valid input: {type(exc).__name__}: {exc}"
         ) from exc
-    return Scores(predictions=predictions, probabilities=probabilities, warnings=prepared.warnings)
 
 
 def _predict(estimator: Any, features: Any, with_probabilities: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -88,19 +99,38 @@ def _predict(estimator: Any, features: Any, with_probabilities: bool) -> tuple[n
     return final.predict(features), probabilities
 
 
-def with_predictions(frame: pd.DataFrame, scores: Scores, classes: list[Any] | None) -> pd.DataFrame:
-    """The input with a `prediction` column and, for classifiers, one `probability_<class>` each."""
-    columns: dict[str, Any] = {"prediction": scores.predictions}
-    if scores.probabilities is not None and classes is not None:
-        for index, label in enumerate(classes):
-            columns[f"probability_{label}"] = scores.probabilities[:, index]
-    clashes = [name for name in columns if name in frame.columns]
+def refuse_clashes(input_columns: list[str], added: list[str]) -> None:
+    """Refuse an input that already has a column the output would add."""
+    clashes = [name for name in added if name in input_columns]
     if clashes:
         raise InvalidInput(
             f"the input already has column(s) {clashes}, which the output would overwrite; rename them",
             [{"row": None, "field": name, "code": "column_conflict"} for name in clashes],
         )
-    output = frame.reset_index(drop=True).copy()
+
+
+def with_predictions(
+    table: pa.Table,
+    model: LoadedModel,
+    predictions: np.ndarray,
+    probabilities: np.ndarray | None,
+    extra: dict[str, pa.Array] | None = None,
+) -> pa.Table:
+    """The input rows with `prediction`, one `probability_<class>` per class, then `extra` columns."""
+    refuse_clashes(table.column_names, [*model.output_columns, *(extra or {})])
+    prediction_type = _prediction_type(model)
+    columns: dict[str, pa.Array] = {"prediction": pa.array(predictions, type=prediction_type)}
+    if probabilities is not None and model.has_probabilities:
+        for index, name in enumerate(model.output_columns[1:]):
+            columns[name] = pa.array(probabilities[:, index], type=pa.float64())
+    columns.update(extra or {})
     for name, values in columns.items():
-        output[name] = values
-    return output
+        table = table.append_column(name, values)
+    return table
+
+
+def _prediction_type(model: LoadedModel) -> pa.DataType:
+    """Fixed by the model, so every chunk of a file gets the same column type."""
+    if model.classes is None:
+        return pa.float64()
+    return pa.array(np.asarray(model.classes)).type

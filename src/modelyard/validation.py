@@ -1,79 +1,120 @@
 """Checking input records against a model's input schema, column by column.
 
-Every problem names its row (0-based position of the record in the input) and its field.
-Unknown categories that the fitted encoder can score are let through and reported as warnings.
+`check` finds every problem at once, vectorized per column, and leaves the policy to the caller:
+the API refuses a request with any problem (`prepare`), batch scoring sets the bad rows aside.
+Every problem names its row (0-based position in the table) and its field. Unknown categories that
+the fitted encoder can score are let through and reported as warnings.
 """
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from modelyard.errors import InvalidInput
 from modelyard.schema import NUMBER, Feature, InputSchema
 from modelyard.tabular import Table
 
 MAX_LISTED = 100
-"""Problems or warnings listed one by one; the rest are counted."""
+"""Problems or warnings an API answer lists one by one; the rest are counted."""
+
+
+@dataclass
+class Finding:
+    """One check that failed (or warned) on some rows of one field."""
+
+    field: str
+    code: str
+    message: str
+    rows: np.ndarray | None
+    """Positions in the table; None when the whole column is missing from a file."""
+    values: pd.Series | None = None
+    """The input column, to show the value at each row."""
+
+    def describe(self, position: int | None, row: int | None) -> dict[str, Any]:
+        """The finding at one position, reported as `row`."""
+        item: dict[str, Any] = {"row": row, "field": self.field, "code": self.code}
+        if self.values is not None and position is not None:
+            item["value"] = _plain(self.values.iloc[position])
+        item["message"] = self.message
+        return item
+
+
+@dataclass
+class Checked:
+    frame: pd.DataFrame
+    """Exactly the model's features, in its order, with the dtypes it was fitted on (all rows)."""
+    problems: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+
+    @property
+    def column_problems(self) -> list[Finding]:
+        """Problems of the whole input (a missing column), not of some rows."""
+        return [finding for finding in self.problems if finding.rows is None]
+
+    def bad_rows(self) -> np.ndarray:
+        """A mask of the rows with at least one problem."""
+        mask = np.zeros(len(self.frame), dtype=bool)
+        for finding in self.problems:
+            mask[finding.rows if finding.rows is not None else slice(None)] = True
+        return mask
 
 
 @dataclass
 class Prepared:
     frame: pd.DataFrame
-    """Exactly the model's features, in its order, with the dtypes it was fitted on."""
     warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
-class _Findings:
-    def __init__(self) -> None:
-        self.items: list[dict[str, Any]] = []
-        self.count = 0
-
-    def add(
-        self,
-        rows: Sequence[int | None] | np.ndarray,
-        name: str,
-        code: str,
-        message: str,
-        values: pd.Series | None = None,
-    ) -> None:
-        self.count += len(rows)
-        for row in list(rows)[: max(0, MAX_LISTED - len(self.items))]:
-            item: dict[str, Any] = {
-                "row": None if row is None else int(row),
-                "field": name,
-                "code": code,
-            }
-            if values is not None and row is not None:
-                item["value"] = _plain(values.iloc[int(row)])
-            item["message"] = message
-            self.items.append(item)
+def listed(findings: list[Finding], limit: int = MAX_LISTED) -> tuple[list[dict[str, Any]], int]:
+    """The first `limit` findings, one item per row, and how many there are in all."""
+    items: list[dict[str, Any]] = []
+    count = 0
+    for finding in findings:
+        rows = [None] if finding.rows is None else finding.rows
+        count += len(rows)
+        for row in list(rows)[: max(0, limit - len(items))]:
+            items.append(finding.describe(row, None if row is None else int(row)))
+    return items, count
 
 
 def prepare(table: Table, schema: InputSchema) -> Prepared:
-    problems, warnings = _Findings(), _Findings()
+    """The model's input frame, or InvalidInput listing what is wrong."""
+    checked = check(table, schema)
+    if checked.problems:
+        items, count = listed(checked.problems)
+        first = items[0]
+        where = "" if first["row"] is None else f"row {first['row']}, "
+        raise InvalidInput(
+            f"{count} problem(s) in the input; first: {where}field {first['field']!r}: "
+            f"{first['message']}" + (f" (the first {MAX_LISTED} are listed)" if count > MAX_LISTED else ""),
+            items,
+        )
+    return Prepared(frame=checked.frame, warnings=listed(checked.warnings)[0])
+
+
+def check(table: Table, schema: InputSchema) -> Checked:
+    problems: list[Finding] = []
+    warnings: list[Finding] = []
     columns: dict[str, pd.Series] = {}
+    rows = len(table.frame)
     for feature in schema.features:
         absent = _absent(table, feature.name)
         if absent.any():
-            rows = np.flatnonzero(absent) if table.records is not None else [None]
-            problems.add(rows, feature.name, "missing_feature", f"no field {feature.name!r} in the input")
-        if not absent.all():
-            values = table.frame[feature.name]
+            where = np.flatnonzero(absent) if table.records is not None else None
+            problems.append(
+                Finding(feature.name, "missing_feature", f"no field {feature.name!r} in the input", where)
+            )
+        if absent.all():
+            columns[feature.name] = pd.Series(np.full(rows, np.nan))
+        else:
+            values = table.frame[feature.name].reset_index(drop=True)
             columns[feature.name] = _column(values, feature, table.text_values, absent, problems, warnings)
-    if problems.count:
-        first = problems.items[0]
-        where = "" if first["row"] is None else f"row {first['row']}, "
-        raise InvalidInput(
-            f"{problems.count} problem(s) in the input; first: {where}field {first['field']!r}: "
-            f"{first['message']}"
-            + (f" (the first {MAX_LISTED} are listed)" if problems.count > MAX_LISTED else ""),
-            problems.items,
-        )
     frame = pd.DataFrame(columns, columns=schema.names)
-    return Prepared(frame=frame, warnings=warnings.items)
+    return Checked(frame=frame, problems=problems, warnings=warnings)
 
 
 def _absent(table: Table, name: str) -> np.ndarray:
@@ -90,48 +131,41 @@ def _column(
     feature: Feature,
     text: bool,
     absent: np.ndarray,
-    problems: _Findings,
-    warnings: _Findings,
+    problems: list[Finding],
+    warnings: list[Finding],
 ) -> pd.Series:
-    values = values.reset_index(drop=True)
     nulls = values.isna().to_numpy()
     if feature.dtype == NUMBER:
         converted, wrong = _as_numbers(values, text, nulls)
         wrong |= np.isinf(converted.to_numpy())  # JSON 1e999 or CSV "inf": no estimator takes them
         expected = "a finite number"
     else:
-        converted, wrong = values.astype(object).where(~nulls, np.nan), ~nulls & ~_is_str(values)
+        converted, wrong = _as_strings(values, nulls)
         expected = "a string"
     if wrong.any():
-        problems.add(np.flatnonzero(wrong), feature.name, "wrong_type", f"expected {expected}", values)
+        problems.append(
+            Finding(feature.name, "wrong_type", f"expected {expected}", np.flatnonzero(wrong), values)
+        )
     if not feature.nullable and (nulls & ~absent).any():
-        problems.add(
-            np.flatnonzero(nulls & ~absent),
-            feature.name,
-            "missing_value",
-            "the value is missing and this model has no imputer for it",
+        problems.append(
+            Finding(
+                feature.name,
+                "missing_value",
+                "the value is missing and this model has no imputer for it",
+                np.flatnonzero(nulls & ~absent),
+            )
         )
     if feature.categories is not None:
         unknown = ~nulls & ~wrong & ~converted.isin(feature.categories).to_numpy()
         if unknown.any():
-            rows = np.flatnonzero(unknown)
-            known = ", ".join(map(repr, feature.categories[:20]))
             if feature.unknown_categories == "error":
-                problems.add(
-                    rows,
-                    feature.name,
-                    "unknown_category",
-                    f"the model's encoder refuses categories it was not fitted on; known: {known}",
-                    values,
-                )
+                known = ", ".join(map(repr, feature.categories[:20]))
+                message = f"the model's encoder refuses categories it was not fitted on; known: {known}"
+                found = problems
             else:
-                warnings.add(
-                    rows,
-                    feature.name,
-                    "unknown_category",
-                    "a category the model was not fitted on; scored as the encoder allows",
-                    values,
-                )
+                message = "a category the model was not fitted on; scored as the encoder allows"
+                found = warnings
+            found.append(Finding(feature.name, "unknown_category", message, np.flatnonzero(unknown), values))
     return converted
 
 
@@ -141,7 +175,7 @@ def _as_numbers(values: pd.Series, text: bool, nulls: np.ndarray) -> tuple[pd.Se
     if pd.api.types.is_numeric_dtype(values):
         return values.astype(float), np.zeros(len(values), dtype=bool)
     if text:
-        converted = pd.to_numeric(values, errors="coerce").astype(float)
+        converted = _parse_numbers(values)
         return converted, ~nulls & converted.isna().to_numpy()
     is_number = np.fromiter(
         (isinstance(v, int | float | np.number) and not isinstance(v, bool | np.bool_) for v in values),
@@ -152,10 +186,23 @@ def _as_numbers(values: pd.Series, text: bool, nulls: np.ndarray) -> tuple[pd.Se
     return converted, ~nulls & ~is_number
 
 
-def _is_str(values: pd.Series) -> np.ndarray:
+def _parse_numbers(values: pd.Series) -> pd.Series:
+    """Numbers from text: pyarrow's parser when every value parses, pandas' coercion otherwise.
+
+    Either way a value that is not a number becomes NaN; "nan" and "inf" are parsed and refused later.
+    """
+    try:
+        parsed = pc.cast(pa.array(values, from_pandas=True), pa.float64())
+        return pd.Series(parsed.to_numpy(zero_copy_only=False), index=values.index)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return pd.to_numeric(values, errors="coerce").astype(float)
+
+
+def _as_strings(values: pd.Series, nulls: np.ndarray) -> tuple[pd.Series, np.ndarray]:
     if pd.api.types.is_string_dtype(values) and not pd.api.types.is_object_dtype(values):
-        return np.ones(len(values), dtype=bool)
-    return np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
+        return values, np.zeros(len(values), dtype=bool)  # text already, nulls as NaN
+    is_str = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
+    return values.astype(object).where(~nulls, np.nan), ~nulls & ~is_str
 
 
 def _plain(value: Any) -> Any:

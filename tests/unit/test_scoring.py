@@ -1,4 +1,5 @@
 import numpy as np
+import pyarrow as pa
 import pandas as pd
 import pytest
 from sklearn.compose import make_column_transformer
@@ -50,7 +51,10 @@ def test_with_predictions_appends_columns_and_keeps_the_rest() -> None:
     model = LoadedModel("m", 1, estimator, InputSchema.from_dict(meta["input_schema"]), meta)
     data = factories.frame(5)
     data.insert(0, "id", range(5))
-    output = with_predictions(data, score(model, Table(frame=data)), model.classes)
+    scores = score(model, Table(frame=data))
+    output = with_predictions(
+        pa.Table.from_pandas(data, preserve_index=False), model, scores.predictions, scores.probabilities
+    ).to_pandas()
     assert list(output.columns) == [
         "id",
         "age",

@@ -23,7 +23,7 @@ def test_valid_records_become_a_typed_frame() -> None:
     prepared = prepare(Table.from_records(factories.records(3)), SCHEMA)
     assert list(prepared.frame.columns) == ["age", "income", "color"]
     assert prepared.frame["age"].dtype == float
-    assert prepared.frame["color"].dtype == object
+    assert pd.api.types.is_string_dtype(prepared.frame["color"])
     assert prepared.warnings == []
 
 

@@ -5,11 +5,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from modelyard import __version__
+from modelyard import __version__, queue
 from modelyard.api.errors import install_error_handlers
 from modelyard.api.metrics import ApiMetrics
 from modelyard.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from modelyard.api.routes import health, models, predict
+from modelyard.api.routes import health, jobs, models, predict
 from modelyard.cache import LoadPolicy, ModelCache
 from modelyard.config import Settings, get_settings
 from modelyard.registry import Registry
@@ -31,7 +31,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.metrics = metrics = ApiMetrics()
+    app.state.redis = connection = queue.connect(settings.redis_url, settings.redis_timeout_s)
+    app.state.metrics = metrics = ApiMetrics(queue_source=connection)
     app.state.store = ModelCache(
         Registry(settings.model_dir),
         # One request is a few rows: starting threads per call would cost more than it saves.
@@ -40,8 +41,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         on_refused=lambda name, code: metrics.load_failures.labels(name, code).inc(),
     )
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_upload_bytes,
+        larger={"/v1/jobs/upload": settings.max_job_upload_bytes},
+    )
     app.add_middleware(RequestContextMiddleware)  # outermost: every response gets an id
-    for router in (health.router, models.router, predict.router):
+    for router in (health.router, models.router, predict.router, jobs.router):
         app.include_router(router)
     return app

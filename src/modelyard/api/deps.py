@@ -3,6 +3,7 @@
 import secrets
 from typing import Annotated
 
+import redis
 from fastapi import Depends, Request
 
 from modelyard.api.metrics import ApiMetrics
@@ -26,9 +27,16 @@ def get_metrics(request: Request) -> ApiMetrics:
     return metrics
 
 
+def get_queue(request: Request) -> redis.Redis:
+    """The Redis client of the job queue; it connects on first use, so the API starts without it."""
+    connection: redis.Redis = request.app.state.redis
+    return connection
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[ModelCache, Depends(get_store)]
 MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
+QueueDep = Annotated[redis.Redis, Depends(get_queue)]
 
 
 def require_api_key(request: Request, settings: SettingsDep) -> None:

@@ -5,6 +5,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from modelyard import queue
 from modelyard.errors import InvalidRequest, MalformedJSON, ModelyardError
 
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
@@ -48,7 +49,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(error, dict(exc.headers or {}))
 
 
+async def _queue_down(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(queue.unavailable(request.app.state.settings.redis_url, exc))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ModelyardError, _modelyard_error)
+    for redis_down in queue.REDIS_DOWN:
+        app.add_exception_handler(redis_down, _queue_down)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)

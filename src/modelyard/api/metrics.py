@@ -1,10 +1,15 @@
-"""Prometheus metrics of the real-time API, in a registry of their own (one per app)."""
+"""Prometheus metrics of the API, in a registry of their own (one per app).
+
+The real-time ones are counted here; the batch ones are read from Redis at every scrape, where the
+workers leave them (see queue_metrics.py).
+"""
 
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import redis
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -13,7 +18,10 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
+from modelyard import queue, queue_metrics
 from modelyard.errors import ModelyardError
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -33,9 +41,11 @@ class PredictionTrack:
 
 
 class ApiMetrics:
-    def __init__(self) -> None:
+    def __init__(self, queue_source: redis.Redis | None = None) -> None:
         disable_created_metrics()  # the *_created series only double what Prometheus scrapes
         self.registry = CollectorRegistry()
+        if queue_source is not None:
+            self.registry.register(QueueCollector(queue_source))
         self.requests = Counter(
             "modelyard_predict_requests",
             "Prediction requests by model, version and outcome",
@@ -87,3 +97,43 @@ class ApiMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class QueueCollector(Collector):
+    """The batch side, read from Redis at scrape time; `modelyard_queue_up` is 0 when it is away."""
+
+    def __init__(self, connection: redis.Redis) -> None:
+        self.connection = connection
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("modelyard_queue_up", "1 when the job queue (Redis) answers, else 0")
+        try:
+            snap = queue_metrics.snapshot(self.connection)
+        except queue.REDIS_DOWN:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        depth = GaugeMetricFamily("modelyard_queue_depth", "Batch jobs waiting in the queue")
+        depth.add_metric([], snap.depth)
+        yield depth
+        states = GaugeMetricFamily(
+            "modelyard_batch_jobs", "Batch jobs (parts of split files included) by state", labels=["status"]
+        )
+        for state, count in sorted(snap.jobs.items()):
+            states.add_metric([state], count)
+        yield states
+        for kind in ("scored", "failed"):
+            rows = CounterMetricFamily(
+                f"modelyard_batch_rows_{kind}", f"Rows {kind} by batch jobs", labels=["model", "version"]
+            )
+            for (found, model, version), count in sorted(snap.rows.items()):
+                if found == kind:
+                    rows.add_metric([model, version], count)
+            yield rows
+        chunks = HistogramMetricFamily(
+            "modelyard_batch_chunk_duration_seconds", "Time to read, score and write one chunk"
+        )
+        chunks.add_metric([], snap.chunk_buckets, snap.chunk_sum)
+        yield chunks

@@ -61,23 +61,27 @@ class RequestContextMiddleware:
 class BodySizeLimitMiddleware:
     """Refuses a request body over the limit with 413, before reading more of it than the limit."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = larger or {}
+        """Paths allowed more, e.g. batch uploads."""
 
-    def _too_large(self) -> PayloadTooLarge:
+    def _too_large(self, limit: int, setting: str) -> PayloadTooLarge:
         return PayloadTooLarge(
-            f"the request body is over the limit of {self.max_bytes / 1024 / 1024:g} MB "
-            "(MODELYARD_MAX_UPLOAD_MB); split the file or raise the limit"
+            f"the request body is over the limit of {limit / 1024 / 1024:g} MB "
+            f"({setting}); split the file or raise the limit"
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope["path"], self.max_bytes)
+        setting = "MODELYARD_MAX_JOB_UPLOAD_MB" if scope["path"] in self.larger else "MODELYARD_MAX_UPLOAD_MB"
         declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await error_response(self._too_large())(scope, receive, send)
+        if declared.isdigit() and int(declared) > limit:
+            await error_response(self._too_large(limit, setting))(scope, receive, send)
             return
         received, refused = 0, False
 
@@ -88,9 +92,9 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     refused = True
-                    await error_response(self._too_large())(scope, receive, send)
+                    await error_response(self._too_large(limit, setting))(scope, receive, send)
                     return {"type": "http.disconnect"}
             return message
 

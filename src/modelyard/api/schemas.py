@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class PredictRequest(BaseModel):
@@ -25,3 +25,23 @@ class PredictResponse(BaseModel):
         default_factory=list, description="Records scored with a caveat, e.g. an unknown category."
     )
     request_id: str
+
+
+class JobCreate(BaseModel):
+    """A batch job: score a file that is already on the data volume."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="Registered model name.", examples=["churn"])
+    input: str = Field(
+        description="Path of a .csv, .parquet or .jsonl file, relative to the data volume.",
+        examples=["incoming/churn-sample.csv"],
+    )
+    version: int | None = Field(default=None, ge=1, description="Pin a version instead of production.")
+    alias: str | None = Field(default=None, description="Score with the version this alias points at.")
+    output: str | None = Field(
+        default=None,
+        description="Output file, or folder when it ends with '/' (default scored/); relative to data.",
+    )
+    format: str | None = Field(default=None, description="csv, parquet or jsonl (default: the input's).")
+    fail_fast: bool = Field(default=False, description="Fail the job at the first invalid row.")

@@ -22,7 +22,7 @@ from modelyard.api.schemas import PredictRequest, PredictResponse
 from modelyard.cache import ModelCache
 from modelyard.errors import MalformedJSON, PayloadTooLarge
 from modelyard.logs import request_id
-from modelyard.scoring import LoadedModel, Scores, score, with_predictions
+from modelyard.scoring import LoadedModel, Scores, refuse_clashes, score, with_predictions
 from modelyard.tabular import FORMATS, Table, detect_format, read_table, write_table
 
 router = APIRouter(prefix="/v1/models", tags=["predict"], dependencies=[Authorized])
@@ -122,8 +122,11 @@ def predict_file(
         model = store.get(name, version, alias)
         track.serving(model.name, model.version)
         table = read_table(file.file.read(), fmt)
+        refuse_clashes(list(table.frame.columns), model.output_columns)
         scores = score(model, table)
-        output = write_table(with_predictions(table.frame, scores, model.classes), fmt)
+        assert table.arrow is not None
+        scored = with_predictions(table.arrow, model, scores.predictions, scores.probabilities)
+        output = write_table(scored, fmt)
         track.rows = len(scores)
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", PurePath(file.filename or "upload").stem)  # header-safe
     headers = {

@@ -1,0 +1,116 @@
+"""Batch jobs: submit a file on the data volume (or upload one), follow it, fetch its outputs.
+
+Redis calls block, so these are plain `def` handlers, run in the thread pool.
+"""
+
+import re
+import shutil
+import uuid
+from pathlib import Path, PurePath
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi.responses import FileResponse
+
+from modelyard import job_records, jobs
+from modelyard.api.deps import Authorized, QueueDep, SettingsDep
+from modelyard.api.schemas import JobCreate
+from modelyard.errors import JobNotFinished, ModelyardError, NotFound
+from modelyard.fsutil import atomic_path
+from modelyard.tabular import FORMATS, detect_format
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Authorized])
+UPLOADS = "uploads"
+
+
+def _accepted(response: Response, record: dict[str, Any]) -> dict[str, Any]:
+    response.headers["Location"] = f"/v1/jobs/{record['id']}"
+    return record
+
+
+@router.post("", status_code=202)
+def create_job(
+    body: JobCreate, response: Response, settings: SettingsDep, connection: QueueDep
+) -> dict[str, Any]:
+    job = jobs.submit(jobs.JobRequest(**body.model_dump()), settings, connection)
+    return _accepted(response, job_records.view(connection, job.id))
+
+
+@router.post("/upload", status_code=202)
+def upload_job(
+    response: Response,
+    settings: SettingsDep,
+    connection: QueueDep,
+    file: Annotated[UploadFile, File(description="A .csv, .parquet or .jsonl file to score")],
+    model: Annotated[str, Form()],
+    version: Annotated[int | None, Form(ge=1)] = None,
+    alias: Annotated[str | None, Form()] = None,
+    output: Annotated[str | None, Form()] = None,
+    format: Annotated[str | None, Form()] = None,
+    fail_fast: Annotated[bool, Form()] = False,
+) -> dict[str, Any]:
+    """The file is stored on the data volume under uploads/<job id>/, then scored like any other."""
+    fmt = detect_format(file.filename, file.content_type)
+    job_id = uuid.uuid4().hex[:16]
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", PurePath(file.filename or "upload").stem)[:100] or "upload"
+    relative = f"{UPLOADS}/{job_id}/{stem}.{fmt}"
+    stored = settings.data_dir / relative
+    with atomic_path(stored) as tmp, tmp.open("wb") as sink:
+        shutil.copyfileobj(file.file, sink, 1 << 20)
+    request = jobs.JobRequest(model, relative, version, alias, output, format, fail_fast)
+    try:
+        job = jobs.submit(request, settings, connection, job_id=job_id, origin="upload")
+    except Exception:
+        shutil.rmtree(stored.parent, ignore_errors=True)
+        raise
+    return _accepted(response, job_records.view(connection, job.id))
+
+
+@router.get("")
+def list_jobs(
+    connection: QueueDep,
+    status: Annotated[Literal["queued", "started", "finished", "failed", "canceled"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> dict[str, Any]:
+    """Recent jobs, newest first."""
+    return {"jobs": job_records.list_views(connection, status, limit)}
+
+
+@router.get("/{job_id}")
+def get_job(job_id: str, connection: QueueDep) -> dict[str, Any]:
+    return job_records.view(connection, job_id)
+
+
+@router.delete("/{job_id}")
+def cancel_job(job_id: str, connection: QueueDep) -> dict[str, Any]:
+    """Cancel a queued or running job; a running one stops at its next chunk, leaving no output."""
+    return job_records.cancel(connection, job_id)
+
+
+@router.get("/{job_id}/result", response_class=FileResponse)
+def job_result(job_id: str, connection: QueueDep, settings: SettingsDep) -> FileResponse:
+    record = job_records.view(connection, job_id)
+    return _download(record, record["output"], FORMATS[record["format"]], settings.data_dir)
+
+
+@router.get("/{job_id}/errors", response_class=FileResponse)
+def job_errors(job_id: str, connection: QueueDep, settings: SettingsDep) -> FileResponse:
+    """The rows that failed validation, one JSON object per line (empty when there were none)."""
+    record = job_records.view(connection, job_id)
+    return _download(record, record["errors_output"], FORMATS["jsonl"], settings.data_dir)
+
+
+def _download(record: dict[str, Any], relative: str, media_type: str, data_dir: Path) -> FileResponse:
+    if record["status"] != "finished":
+        raise JobNotFinished(
+            f"job {record['id']} is {record['status']}: its files exist once it has finished"
+        )
+    try:
+        path = jobs.data_path(data_dir, relative, "output")
+    except ModelyardError as exc:
+        raise NotFound(exc.message) from exc
+    if not path.is_file():
+        raise NotFound(
+            f"{relative} is no longer on the data volume (moved or deleted since the job finished)"
+        )
+    return FileResponse(path, media_type=media_type, filename=PurePath(relative).name)

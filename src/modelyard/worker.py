@@ -1,0 +1,97 @@
+"""The batch worker: an RQ worker over the modelyard queue, with the models loaded beforehand.
+
+RQ forks a work horse per job. Models are loaded (through the load gate) in the worker before the
+fork, so every horse starts with them in memory and the next job finds them still there.
+
+Stopping and dying:
+- SIGTERM (docker stop): the horse finishes the chunk it is on, hands the job back to the front of
+  the queue for another worker, and the worker exits. A second SIGTERM kills the horse at once.
+- SIGKILL of the worker and its horse: the job stays "started" until its heartbeat runs out
+  (JOB_MONITORING_S + 60 s, RQ's margin), then the next maintenance pass of any worker (every
+  MAINTENANCE_S) retries it. Together about 80 s instead of RQ's default of over ten minutes.
+"""
+
+import logging
+import os
+import signal
+from types import FrameType
+from typing import Any
+
+from rq import Worker
+from rq.job import Job, JobStatus
+from rq.queue import Queue
+from rq.serializers import JSONSerializer
+
+from modelyard import jobs, queue
+from modelyard.config import Settings
+from modelyard.logs import configure_logging
+
+log = logging.getLogger(__name__)
+
+JOB_MONITORING_S = 5
+"""How often a busy worker renews its job's heartbeat."""
+MAINTENANCE_S = 15
+"""How often a worker looks for jobs abandoned by dead workers."""
+WORKER_TTL_S = 30
+"""A worker's own heartbeat; an idle worker wakes this often (minus 15 s) to do maintenance."""
+
+
+class ModelyardWorker(Worker):
+    def __init__(self, *args: Any, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.settings = settings
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        self._load_models_for(job)
+        super().execute_job(job, queue)
+
+    def _load_models_for(self, job: Job) -> None:
+        """Load the job's model in this (parent) process, so that its horse and later jobs have it.
+        A refusal is left for the job itself to report, with its reason."""
+        cache = jobs.model_cache(self.settings)
+        try:
+            cache.sync()
+            spec = job.args[0] if job.args else {}
+            if isinstance(spec, dict) and "model" in spec:
+                cache.get(spec["model"], spec["version"])
+        except Exception as exc:
+            log.warning("model not preloaded: %s", exc, extra={"job_id": job.id})
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        if self.horse_pid:  # the horse finishes its chunk, then hands the job back
+            os.kill(self.horse_pid, signal.SIGTERM)
+        super().request_stop(signum, frame)
+
+    def setup_work_horse_signals(self) -> None:
+        super().setup_work_horse_signals()
+        signal.signal(signal.SIGTERM, lambda signum, frame: jobs.request_stop())
+
+    def handle_job_failure(self, job: Job, queue: Queue, *args: Any, **kwargs: Any) -> None:
+        """A job canceled while it ran stops with an exception at the next chunk: it stays canceled."""
+        if job.get_status(refresh=True) == JobStatus.CANCELED:
+            with self.connection.pipeline() as pipe:
+                self.cleanup_execution(job, pipeline=pipe, execution=kwargs.get("execution"))
+                pipe.execute()
+            log.info("job canceled while running: stopped between two chunks", extra={"job_id": job.id})
+            return
+        super().handle_job_failure(job, queue, *args, **kwargs)
+
+
+def run(settings: Settings, burst: bool = False, name: str | None = None) -> None:
+    """Run a worker until SIGTERM (or, with burst, until the queue is empty)."""
+    configure_logging(settings.log_level)
+    connection = queue.connect(settings.redis_url)
+    cache = jobs.model_cache(settings)
+    cache.sync()  # preload the production models
+    log.info("worker models loaded", extra={"models": {n: m.version for n, m in cache.production.items()}})
+    worker = ModelyardWorker(
+        [queue.job_queue(connection)],
+        connection=connection,
+        serializer=JSONSerializer,
+        name=name,
+        job_monitoring_interval=JOB_MONITORING_S,
+        maintenance_interval=MAINTENANCE_S,
+        worker_ttl=WORKER_TTL_S,
+        settings=settings,
+    )
+    worker.work(burst=burst, logging_level=settings.log_level.upper())
