@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Everything modelyard's Python side needs on a fresh Debian machine: Python 3.11+ with venv
+# Everything modelyard needs on a fresh Debian machine: Python 3.11+ with venv and redis-server
 # (from apt when missing), then a virtualenv with the package and its pinned dependencies.
+# redis-server is for running a worker outside Compose and for the tests, which start their own.
 # Re-running is cheap: the install is skipped while pyproject.toml and constraints.txt are unchanged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,10 +14,13 @@ python_ok() {
         python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
 }
 
-if ! python_ok; then
-    echo "bootstrap: installing Python 3 and venv from apt" >&2
+missing=()
+python_ok || missing+=(python3 python3-venv python3-pip)
+command -v redis-server >/dev/null || missing+=(redis-server)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "bootstrap: installing ${missing[*]} from apt" >&2
     as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv python3-pip
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 
 stamp="$VENV/.installed-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"

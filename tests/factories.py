@@ -1,5 +1,6 @@
 """Tiny fitted estimators and data for tests: real scikit-learn, small enough to fit in milliseconds."""
 
+import time
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -13,7 +14,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from modelyard.artifacts import set_n_jobs
 
@@ -47,6 +48,20 @@ def classifier(handle_unknown: str = "ignore", seed: int = 0, trees: int = 10) -
     )
     forest = RandomForestClassifier(n_estimators=trees, random_state=seed, n_jobs=-1)
     return Pipeline([("preprocess", preprocess), ("forest", forest)]).fit(data, labels(data))
+
+
+def pause(features: Any, seconds: float) -> Any:
+    """An identity transform that takes its time: makes a batch job slow enough to watch."""
+    time.sleep(seconds)
+    return features
+
+
+def slow_classifier(seconds: float = 0.2) -> Pipeline:
+    """The churn-like classifier with a step that sleeps once per call, i.e. once per chunk."""
+    fitted = classifier()
+    slow = FunctionTransformer(pause, kw_args={"seconds": seconds}, feature_names_out="one-to-one")
+    data = frame()
+    return Pipeline([("slow", slow.fit(data)), *fitted.steps])
 
 
 def imputing_classifier() -> Pipeline:

@@ -1,6 +1,9 @@
-"""Real modelyard processes: the API (`python -m modelyard serve`) on a free port, and the CLI."""
+"""Real processes: the API (`python -m modelyard serve`) on a free port, the CLI, batch workers and Redis."""
 
+import contextlib
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -8,15 +11,19 @@ import time
 from pathlib import Path
 
 import httpx
+import redis
 
 
-def run_cli(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    root: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """The modelyard CLI in its own process, as an operator on another container would run it,
-    with the registry in root/models and data in root/data."""
+    with the registry in root/models and data in root/data (and any other settings in env)."""
     env = {
         **os.environ,
         "MODELYARD_MODEL_DIR": str(root / "models"),
         "MODELYARD_DATA_DIR": str(root / "data"),
+        **(env or {}),
     }
     result = subprocess.run(
         [sys.executable, "-m", "modelyard", *args], env=env, cwd=root, capture_output=True, text=True
@@ -80,3 +87,118 @@ class ApiServer:
             self.process.kill()
             self.process.wait()
         self._log.close()
+
+
+class RedisServer:
+    """A private redis-server on a free port, in its own folder, persisting nothing."""
+
+    def __init__(self, folder: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError(
+                "redis-server is not installed: run `make test`, whose set-up installs it "
+                "(apt-get install redis-server), or install it yourself"
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+        self._binary = binary
+        self.start()
+
+    def start(self) -> "RedisServer":
+        self.process = subprocess.Popen(
+            [
+                self._binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.folder),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--logfile",
+                str(self.folder / "redis.log"),
+            ],
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=1)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                client.ping()
+                return self
+            except redis.exceptions.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not start: {(self.folder / 'redis.log').read_text()}")
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+class WorkerProcess:
+    """`modelyard worker` in its own process, as the worker container runs it."""
+
+    def __init__(self, root: Path, redis_url: str, name: str, **settings: str) -> None:
+        self.name = name
+        self.log_path = root / f"worker-{name}.log"
+        env = {
+            **os.environ,
+            "MODELYARD_MODEL_DIR": str(root / "models"),
+            "MODELYARD_DATA_DIR": str(root / "data"),
+            "MODELYARD_REDIS_URL": redis_url,
+        }
+        env.update({f"MODELYARD_{key.upper()}": value for key, value in settings.items()})
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "modelyard", "worker", "--name", name],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def logs(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text()
+
+    def kill_tree(self) -> None:
+        """SIGKILL the worker and every process under it (its work horse is in a group of its own)."""
+        pids = [self.process.pid, *descendants(self.process.pid)]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill_tree()
+        self._log.close()
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found

@@ -38,8 +38,8 @@ from modelyard.tabular import detect_format, output_format
 
 log = logging.getLogger(__name__)
 
-LOCK_TTL_S = 600
-"""A running job holds a lock, renewed at every chunk, so that no job ever runs twice at once."""
+LOCK_TTL_S = 30
+"""A running job holds a lock, so that no job ever runs in two places at once."""
 INTERRUPTIONS = 1000
 """How often a job may be handed back by a stopping worker before it counts as failed."""
 
@@ -156,8 +156,6 @@ def _relative(data_dir: Path, path: Path) -> str:
 
 _stop = threading.Event()
 _cache: ModelCache | None = None
-_lock: Any = None
-"""The lock of the job this process runs (a work horse runs one job)."""
 
 
 def request_stop() -> None:
@@ -201,7 +199,7 @@ def _run(body: Callable[..., dict[str, Any]], *args: Any) -> Any:
     settings = get_settings()
     job.meta.pop("error", None)
     try:
-        with _exclusive(job):
+        with _exclusive(job, settings.job_timeout_s):
             done = _done_key(job.id)
             recorded = job.connection.get(done)
             if recorded is not None:
@@ -230,20 +228,30 @@ def _done_key(job_id: str) -> str:
 
 
 @contextmanager
-def _exclusive(job: Job) -> Iterator[None]:
-    """Hold the job's lock while it runs. A second runner (its first worker presumed dead but its
-    process still going) waits for the first to finish, then finds the work done."""
-    global _lock
+def _exclusive(job: Job, wait_s: int) -> Iterator[None]:
+    """Hold the job's lock while it runs, renewed by a thread: if this process dies, the lock lapses
+    within LOCK_TTL_S, well before RQ gives the job to another worker. A second runner (its first
+    worker dead but the process still going) waits for the first to end, then finds the work done."""
     lock = job.connection.lock(f"{queue.PREFIX}lock:{job.id}", timeout=LOCK_TTL_S, sleep=1)
     if not lock.acquire(blocking=False):
-        log.warning("another worker runs this job: waiting for it", extra={"job_id": job.id})
-        lock.acquire(blocking=True, blocking_timeout=LOCK_TTL_S + 5)
-    _lock = lock
+        log.warning("another process runs this job: waiting for it to end", extra={"job_id": job.id})
+        if not lock.acquire(blocking=True, blocking_timeout=wait_s):
+            raise TimeoutError(f"job {job.id} is still running elsewhere after {wait_s}s")
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(LOCK_TTL_S / 3):
+            with suppress(redis.exceptions.RedisError):
+                lock.extend(LOCK_TTL_S, replace_ttl=True)
+
+    renewer = threading.Thread(target=renew, name="job-lock", daemon=True)
+    renewer.start()
     try:
         yield
     finally:
-        _lock = None
-        with suppress(redis.exceptions.LockError):  # expired: the next runner finds the work done
+        done.set()
+        renewer.join()
+        with suppress(redis.exceptions.LockError):  # lapsed: whoever runs it next finds it done
             lock.release()
 
 
@@ -375,7 +383,7 @@ def _finished(job: Job, result: BatchResult) -> dict[str, Any]:
 
 
 def _progress_hook(job: Job, spec: dict[str, Any]) -> Callable[[Progress], None]:
-    """After every chunk: report progress, renew the lock, and stop if canceled or asked to."""
+    """After every chunk: report progress, and stop if the job was canceled or the worker stops."""
     reported = {"rows_done": 0, "rows_failed": 0}
 
     def on_progress(progress: Progress) -> None:
@@ -392,8 +400,6 @@ def _progress_hook(job: Job, spec: dict[str, Any]) -> Callable[[Progress], None]
             **({"rows_total": progress.rows_total} if progress.rows_total is not None else {}),
         )
         job.save_meta()
-        if _lock is not None:
-            _lock.extend(LOCK_TTL_S, replace_ttl=True)
         if job.get_status(refresh=True) == "canceled":
             raise Canceled(f"job {job.id} was canceled")
         if _stop.is_set():

@@ -24,6 +24,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiServer, 
     model = factories.load_as_served(registry.get("churn", 1).artifact)
     sample = pd.read_csv(root / "data" / "incoming" / "churn-sample.csv")
     server = ApiServer(registry.root, root / "api.log").wait()
+    server.root = root
     yield server, model, sample
     server.stop()
 
@@ -62,3 +63,22 @@ def test_files(demo, fmt: str) -> None:
     assert scored["prediction"].tolist() == model.predict(sample).tolist()
     probabilities = scored[["probability_no", "probability_yes"]].to_numpy()
     assert np.array_equal(probabilities, model.predict_proba(sample)), "every digit survives the file"
+
+
+def test_score_a_file_locally(demo) -> None:
+    """`modelyard score` runs the batch path in-process, no Redis: same answers, a summary line."""
+    server, model, sample = demo
+    root = server.root
+    broken = root / "data" / "broken.csv"
+    text = (root / "data" / "incoming" / "churn-sample.csv").read_text().splitlines()
+    text[5] = text[5].replace(text[5].split(",")[1], "soon", 1)  # tenure_months of data row 5
+    broken.write_text("\n".join(text) + "\n")
+    result = run_cli(root, "score", str(broken), "--model", "churn", "--output", str(root / "out.parquet"))
+    assert "scored 199 rows with churn version 1" in result.stdout
+    assert "1 invalid rows set aside" in result.stdout
+    scored = pd.read_parquet(root / "out.parquet")
+    kept = sample.drop(index=4).reset_index(drop=True)
+    assert scored["prediction"].tolist() == model.predict(kept).tolist()
+    assert np.array_equal(scored[["probability_no", "probability_yes"]].to_numpy(), model.predict_proba(kept))
+    errors = (root / "out.errors.jsonl").read_text().splitlines()
+    assert len(errors) == 1 and '"row": 5, "field": "tenure_months", "code": "wrong_type"' in errors[0]
