@@ -27,6 +27,7 @@ format: setup
 
 bench: setup
 	$(BIN)/python benchmarks/predict_latency.py
+	$(BIN)/python benchmarks/batch.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -23,7 +23,7 @@ from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 
 import redis
-from rq import Retry, get_current_job
+from rq import Retry, Worker, get_current_job
 from rq.job import Dependency, Job
 
 from modelyard import parts as parting
@@ -265,7 +265,8 @@ def _score(job: Job, settings: Settings, spec: dict[str, Any]) -> dict[str, Any]
     if not source.is_file():
         raise InputNotFound(f"input {spec['input']!r} is gone from the data volume")
     if source.stat().st_size > settings.split_threshold_mb * 1024 * 1024:
-        planned = parting.plan(source, spec["input_format"], settings.part_rows)
+        workers = Worker.count(queue=queue.job_queue(job.connection))
+        planned = parting.plan(source, spec["input_format"], settings.part_rows, max(workers, 1))
         if len(planned) > 1:
             return _fan_out(job, settings, spec, planned)
     model = model_cache(settings).get(spec["model"], spec["version"])

@@ -7,6 +7,8 @@ and the order of the joined output are those of the file itself.
 """
 
 import io
+import itertools
+import math
 import shutil
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -43,55 +45,64 @@ class Part:
         return cls(**{**data, "row_groups": tuple(data.get("row_groups", ()))})
 
 
-def plan(path: Path, fmt: str, part_rows: int) -> list[Part]:
-    """Parts of about `part_rows` rows each; one part means the file is not worth splitting."""
+def plan(path: Path, fmt: str, part_rows: int, workers: int = 1) -> list[Part]:
+    """Parts of about `part_rows` rows; as many as a multiple of `workers`, so that no worker is left
+    with the last part alone. One part means the file is not worth splitting."""
     if fmt == "parquet":
-        return _parquet_parts(path, part_rows)
+        metadata = parquet_file(path).metadata
+        sizes = [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
+        rows = np.concatenate(([0], np.cumsum(sizes, dtype=np.int64)))
+        cuts = _cuts(rows, part_rows, workers)
+        return [
+            Part(i, int(rows[a]), int(rows[b] - rows[a]), row_groups=tuple(range(a, b)))
+            for i, (a, b) in enumerate(itertools.pairwise(cuts))
+        ]
     with path.open("rb") as handle:
         if fmt == "csv":
             csv_header(handle)
-        return _text_parts(handle, part_rows, quoted=fmt == "csv", size=path.stat().st_size)
-
-
-def _parquet_parts(path: Path, part_rows: int) -> list[Part]:
-    metadata = parquet_file(path).metadata
-    parts: list[Part] = []
-    groups: list[int] = []
-    first = rows = 0
-    for group in range(metadata.num_row_groups):
-        groups.append(group)
-        rows += metadata.row_group(group).num_rows
-        if rows >= part_rows or group == metadata.num_row_groups - 1:
-            parts.append(Part(len(parts), first, rows, row_groups=tuple(groups)))
-            first, rows, groups = first + rows, 0, []
-    return parts
-
-
-def _text_parts(handle: BinaryIO, part_rows: int, quoted: bool, size: int) -> list[Part]:
-    """Cut after every `part_rows` rows. A row ends at a newline outside quotes; an empty line is
-    no row for the CSV parser (nor for the count here), while JSON Lines numbers every line."""
-    boundaries = [handle.tell()]
-    firsts = [0]
-    rows = 0
-    for ends in _row_ends(handle, quoted, skip_empty=quoted):
-        # the k-th end in this block closes row rows+k+1: cut where that is a multiple of part_rows
-        cuts = np.flatnonzero((rows + np.arange(1, len(ends) + 1)) % part_rows == 0)
-        boundaries.extend(int(ends[k]) for k in cuts)
-        firsts.extend(rows + int(k) + 1 for k in cuts)
-        rows += len(ends)
-    if boundaries[-1] < size:
-        boundaries.append(size)
-        firsts.append(rows)
+        rows, offsets = _checkpoints(handle, max(1, min(10_000, part_rows // 4)), quoted=fmt == "csv")
+    cuts = _cuts(rows, part_rows, workers)
     return [
         Part(
             i,
-            firsts[i],
-            firsts[i + 1] - firsts[i],
-            offset=boundaries[i],
-            length=boundaries[i + 1] - boundaries[i],
+            int(rows[a]),
+            int(rows[b] - rows[a]),
+            offset=int(offsets[a]),
+            length=int(offsets[b] - offsets[a]),
         )
-        for i in range(len(boundaries) - 1)
+        for i, (a, b) in enumerate(itertools.pairwise(cuts))
     ]
+
+
+def _cuts(rows: np.ndarray, part_rows: int, workers: int) -> list[int]:
+    """Indices of the checkpoints (rows[i] rows before it) where parts begin and end."""
+    total = int(rows[-1])
+    count = math.ceil(total / part_rows)
+    if count > 1:
+        count = math.ceil(count / workers) * workers
+    targets = [round(k * total / count) for k in range(1, count)] if count > 1 else []
+    inner = {int(np.abs(rows - target).argmin()) for target in targets}
+    return sorted({0, len(rows) - 1} | inner)
+
+
+def _checkpoints(handle: BinaryIO, step: int, quoted: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Every `step` rows, the rows read so far and the byte where the next row begins, from the
+    handle's position to the end of the file. A row ends at a newline outside quotes; an empty line
+    is no row for the CSV parser (nor here), while JSON Lines numbers every line."""
+    rows, offsets = [0], [handle.tell()]
+    count = 0
+    end = handle.tell()
+    for ends in _row_ends(handle, quoted, skip_empty=quoted):
+        # the k-th end of this block closes row count+k+1: keep those that are a multiple of step
+        marks = np.flatnonzero((count + np.arange(1, len(ends) + 1)) % step == 0)
+        rows.extend(count + marks + 1)
+        offsets.extend(ends[marks])
+        count += len(ends)
+        end = int(ends[-1]) if len(ends) else end
+    if rows[-1] != count:
+        rows.append(count)
+        offsets.append(end)
+    return np.asarray(rows, dtype=np.int64), np.asarray(offsets, dtype=np.int64)
 
 
 def _row_ends(handle: BinaryIO, quoted: bool, skip_empty: bool) -> Iterator[np.ndarray]:
@@ -103,8 +114,9 @@ def _row_ends(handle: BinaryIO, quoted: bool, skip_empty: bool) -> Iterator[np.n
     while block := handle.read(SCAN_BLOCK):
         data = np.frombuffer(block, dtype=np.uint8)
         newline = data == NEWLINE
-        if quoted:
-            inside = np.bitwise_xor.accumulate((data == QUOTE).astype(np.uint8)) ^ in_quotes
+        quotes = data == QUOTE if quoted else None
+        if quotes is not None and (in_quotes or quotes.any()):  # most blocks have no quote at all
+            inside = np.bitwise_xor.accumulate(quotes.view(np.uint8)) ^ in_quotes
             in_quotes = int(inside[-1])
             newline &= inside == 0
         index = np.flatnonzero(newline)

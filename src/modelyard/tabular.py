@@ -20,7 +20,6 @@ from typing import Any, BinaryIO
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -276,11 +275,11 @@ def _rebatch(
         count += batch.num_rows
         while count >= chunk_rows:
             table = pa.Table.from_batches(held, schema)
-            yield table.slice(0, chunk_rows).combine_chunks()
+            yield table.slice(0, chunk_rows)
             rest = table.slice(chunk_rows)
             held, count = rest.to_batches(), rest.num_rows
     if count:
-        yield pa.Table.from_batches(held, schema).combine_chunks()
+        yield pa.Table.from_batches(held, schema)
 
 
 def _csv_error(exc: Exception) -> UnparseableFile:
@@ -462,11 +461,20 @@ def _quoting(table: pa.Table) -> str:
     """'none' when no text value holds a comma, a quote or a line break, else quotes on text."""
     for column in table.columns:
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            if pc.any(pc.match_substring_regex(column, '[",\r\n]')).as_py():
+            if any(_has_special_bytes(chunk) for chunk in column.chunks):
                 return "needed"
         elif not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
             return "needed"
     return "none"
+
+
+def _has_special_bytes(strings: pa.Array) -> bool:
+    """Looks at the bytes of the whole buffer, a slice's neighbours too: a false alarm only quotes."""
+    data = strings.buffers()[2]
+    if data is None:
+        return False
+    raw = data.to_pybytes()
+    return any(special in raw for special in (b",", b'"', b"\n", b"\r"))
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -4,7 +4,7 @@ import time
 
 from modelyard.registry import Registry
 from tests import factories
-from tests.server import RedisServer
+from tests.server import ApiServer, RedisServer
 
 
 def test_redis_down_gives_503_for_jobs_and_predictions_go_on(
@@ -15,7 +15,16 @@ def test_redis_down_gives_503_for_jobs_and_predictions_go_on(
     (tmp_path / "data" / "incoming").mkdir(parents=True)
     (tmp_path / "data" / "incoming" / "x.csv").write_text("age,income,color\n30,1.5,red\n")
     redis_server = RedisServer(tmp_path / "redis")
-    api = api_server(registry.root, data_dir=str(tmp_path / "data"), redis_url=redis_server.url)
+    try:
+        check_jobs_and_predictions(
+            api_server(registry.root, data_dir=str(tmp_path / "data"), redis_url=redis_server.url),
+            redis_server,
+        )
+    finally:
+        redis_server.stop()
+
+
+def check_jobs_and_predictions(api: ApiServer, redis_server: RedisServer) -> None:
     assert api.client.get("/readyz").json()["queue"] == {"status": "ok"}
     redis_server.stop()
 
