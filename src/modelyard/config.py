@@ -70,7 +70,37 @@ class Settings(BaseSettings):
     max_job_upload_mb: float = Field(default=2048.0, gt=0)
     """Largest file POST /v1/jobs/upload accepts, in MB."""
 
-    @field_validator("api_key", "batch_n_jobs", mode="before")
+    schedules: Path | None = None
+    """A YAML or TOML file of scoring schedules, read by the scheduler (see the README)."""
+
+    nightly_cron: str = "0 2 * * *"
+    """The built-in `nightly` schedule's cron expression; empty turns that schedule off."""
+
+    nightly_timezone: str = "UTC"
+    """The timezone the nightly cron expression is read in (an IANA name)."""
+
+    nightly_model: str = "churn"
+    """The model the nightly schedule scores with (its production version)."""
+
+    nightly_input: str = "incoming/*.csv"
+    """The files the nightly schedule scores: a glob relative to the data volume."""
+
+    nightly_output: str = "scored/{date}/"
+    """Where the nightly schedule writes, relative to the data volume; {date} is the run's date."""
+
+    catchup_window_h: float = Field(default=24.0, ge=0)
+    """A slot missed while the scheduler was down runs when it is back if it is younger than this."""
+
+    file_settle_s: float = Field(default=60.0, ge=0)
+    """A file modified more recently than this is taken to be still written: it waits for the next run."""
+
+    scheduler_tick_s: float = Field(default=10.0, gt=0)
+    """How often the scheduler looks for due slots (it also wakes for the next slot)."""
+
+    scheduler_heartbeat: Path = Path("/tmp/modelyard-scheduler.heartbeat")
+    """The file the scheduler touches at every tick, for `modelyard scheduler --check`."""
+
+    @field_validator("api_key", "batch_n_jobs", "schedules", mode="before")
     @classmethod
     def _empty_means_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -32,7 +32,7 @@ from modelyard.batch import BatchResult, Progress, score_chunks, score_file
 from modelyard.cache import LoadPolicy, ModelCache
 from modelyard.config import Settings, get_settings
 from modelyard.errors import InputNotFound, InvalidPath, JobStopped, ModelyardError
-from modelyard.fsutil import atomic_path
+from modelyard.fsutil import atomic_path, atomic_write_json
 from modelyard.registry import PRODUCTION, Registry
 from modelyard.tabular import detect_format, output_format
 
@@ -67,10 +67,17 @@ def submit(
     connection: redis.Redis,
     job_id: str | None = None,
     origin: str = "api",
+    marker: dict[str, Any] | None = None,
 ) -> Job:
-    """Check the request against the registry and the data volume, then enqueue it."""
+    """Check the request against the registry and the data volume, then enqueue it.
+
+    `marker`, for scheduled runs, is written (to its `path` on the data volume) once the job's
+    outputs are committed: the schedule's record that this input was scored.
+    """
     job_id = job_id or uuid.uuid4().hex[:16]
     spec = job_spec(request, settings, job_id, origin)
+    if marker is not None:
+        spec["marker"] = marker
     job = queue.job_queue(connection).enqueue_call(
         "modelyard.jobs.score",
         args=(spec,),
@@ -281,7 +288,7 @@ def _score(job: Job, settings: Settings, spec: dict[str, Any]) -> dict[str, Any]
         spec["fail_fast"],
         _progress_hook(job, spec),
     )
-    return _finished(job, result)
+    return _finished(job, settings, spec, result)
 
 
 def _fan_out(
@@ -345,7 +352,7 @@ def _score_part(job: Job, settings: Settings, spec: dict[str, Any], part: partin
         result = score_chunks(
             model, chunks, output, errors, spec["format"], spec["fail_fast"], _progress_hook(job, spec)
         )
-    return _finished(job, result)
+    return _finished(job, settings, {}, result)  # a part: the whole job is not done yet
 
 
 def _join(job: Job, settings: Settings, spec: dict[str, Any], planned: list[parting.Part]) -> dict[str, Any]:
@@ -369,10 +376,10 @@ def _join(job: Job, settings: Settings, spec: dict[str, Any], planned: list[part
         time.perf_counter() - started,
     )
     shutil.rmtree(_work_dir(settings, spec), ignore_errors=True)
-    return _finished(job, result)
+    return _finished(job, settings, spec, result)
 
 
-def _finished(job: Job, result: BatchResult) -> dict[str, Any]:
+def _finished(job: Job, settings: Settings, spec: dict[str, Any], result: BatchResult) -> dict[str, Any]:
     counts = {
         "rows_done": result.rows_done,
         "rows_failed": result.rows_failed,
@@ -380,6 +387,10 @@ def _finished(job: Job, result: BatchResult) -> dict[str, Any]:
     }
     job.meta.update(counts, progress=1.0)
     job.save_meta()
+    marker = spec.get("marker")
+    if marker is not None:
+        scored = {**marker, "job_id": spec["id"], "output": spec["output"], "scored_at": datetime.now(UTC)}
+        atomic_write_json(data_path(settings.data_dir, marker["path"], "marker"), scored)
     return counts
 
 

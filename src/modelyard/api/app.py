@@ -9,7 +9,7 @@ from modelyard import __version__, queue
 from modelyard.api.errors import install_error_handlers
 from modelyard.api.metrics import ApiMetrics
 from modelyard.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from modelyard.api.routes import health, jobs, models, predict
+from modelyard.api.routes import health, jobs, models, predict, schedules
 from modelyard.cache import LoadPolicy, ModelCache
 from modelyard.config import Settings, get_settings
 from modelyard.registry import Registry
@@ -47,6 +47,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         larger={"/v1/jobs/upload": settings.max_job_upload_bytes},
     )
     app.add_middleware(RequestContextMiddleware)  # outermost: every response gets an id
-    for router in (health.router, models.router, predict.router, jobs.router):
+    for router in (health.router, models.router, predict.router, jobs.router, schedules.router):
         app.include_router(router)
     return app
