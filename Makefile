@@ -10,7 +10,7 @@ setup:
 	@VENV=$(VENV) scripts/bootstrap.sh
 
 serve: setup
-	$(BIN)/modelyard demo train
+	$(BIN)/modelyard demo train --if-missing
 	$(BIN)/modelyard serve --host $(HOST) --port $(PORT)
 
 test: setup

@@ -25,7 +25,8 @@ class ApiClient:
         self.url = settings.api_url.rstrip("/")
         self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s)
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def request(self, method: str, path: str, expect_error: bool = False, **kwargs: Any) -> Any:
+        """The JSON answer; an error answer raises ApiError, unless expect_error (e.g. /readyz's 503)."""
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
@@ -33,7 +34,9 @@ class ApiClient:
                 f"cannot reach the modelyard API at {self.url} ({exc}); is it running? "
                 "Point MODELYARD_API_URL at it"
             ) from exc
-        if response.is_success:
+        if response.is_success or (
+            expect_error and response.headers.get("content-type") == "application/json"
+        ):
             return response.json()
         try:
             error = response.json()["error"]

@@ -8,8 +8,9 @@ nothing behind. Every input row ends up exactly once in the output or in the err
 
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pyarrow as pa
 
 from modelyard.errors import InvalidInput
 from modelyard.fsutil import atomic_path
+from modelyard.progress import Progress, counted
 from modelyard.scoring import LoadedModel, predict, refuse_clashes, with_predictions
 from modelyard.tabular import Chunk, TableWriter, read_chunks
 from modelyard.validation import check, listed
@@ -27,25 +29,14 @@ MODEL_COLUMNS = ["model", "model_version"]
 
 
 @dataclass
-class Progress:
-    rows_done: int
-    """Rows scored and written to the output."""
-    rows_failed: int
-    """Rows set aside in the errors file."""
-    fraction: float | None
-    """Share of the input read, 0 to 1, when it can be told."""
-    rows_total: int | None
-    """Rows in the input, when known before the end."""
-    chunk_seconds: float
-
-
-@dataclass
 class BatchResult:
     rows_done: int
     rows_failed: int
     output: Path
     errors_output: Path
     seconds: float
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    """Rows scored with a caveat, by field and code: [{"field", "code", "count"}]."""
 
     @property
     def rows_total(self) -> int:
@@ -82,9 +73,14 @@ def score_chunks(
     output_format: str,
     fail_fast: bool = False,
     on_progress: ProgressHook | None = None,
+    whole_file: bool = True,
 ) -> BatchResult:
+    """Score chunk after chunk into `output`, invalid rows into `errors_output`. A whole file of
+    which no row is valid fails (a wrong column type, say): pass whole_file=False for a part."""
     started = time.perf_counter()
     done = failed = 0
+    first_problem: dict[str, Any] | None = None
+    warned: Counter[tuple[str, str]] = Counter()
     with (
         atomic_path(output) as output_tmp,
         atomic_path(errors_output) as errors_tmp,
@@ -93,19 +89,36 @@ def score_chunks(
     ):
         for chunk in chunks:
             chunk_started = time.perf_counter()
-            scored, problems = score_chunk(model, chunk, fail_fast)
+            scored, problems, warnings = score_chunk(model, chunk, fail_fast)
             writer.write(scored)
             errors_file.write(b"".join(json.dumps(p, default=str).encode() + b"\n" for p in problems))
             done += scored.num_rows
             failed += len(problems)
+            first_problem = first_problem or (problems[0] if problems else None)
+            warned.update(warnings)
             if on_progress:
                 elapsed = time.perf_counter() - chunk_started
-                on_progress(Progress(done, failed, chunk.progress, chunk.rows_total, elapsed))
-    return BatchResult(done, failed, output, errors_output, time.perf_counter() - started)
+                on_progress(
+                    Progress(done, failed, chunk.progress, chunk.rows_total, elapsed, counted(warned))
+                )
+        if whole_file and first_problem is not None and not done:
+            raise nothing_valid(failed, first_problem)
+    return BatchResult(done, failed, output, errors_output, time.perf_counter() - started, counted(warned))
 
 
-def score_chunk(model: LoadedModel, chunk: Chunk, fail_fast: bool) -> tuple[pa.Table, list[dict[str, Any]]]:
-    """The chunk's valid rows scored, and one error record per invalid row (row numbers 1-based)."""
+def nothing_valid(failed: int, first: dict[str, Any]) -> InvalidInput:
+    return InvalidInput(
+        f"no row could be scored: all {failed} rows are invalid; the first, row {first['row']}, "
+        f"field {first['field']!r}: {first['message']}",
+        [first],
+    )
+
+
+def score_chunk(
+    model: LoadedModel, chunk: Chunk, fail_fast: bool
+) -> tuple[pa.Table, list[dict[str, Any]], Counter[tuple[str, str]]]:
+    """The chunk's valid rows scored, one error record per invalid row (row numbers 1-based), and
+    how many valid rows have each kind of warning."""
     table = chunk.table
     assert table.arrow is not None
     refuse_clashes(table.arrow.column_names, [*model.output_columns, *MODEL_COLUMNS])
@@ -134,7 +147,14 @@ def score_chunk(model: LoadedModel, chunk: Chunk, fail_fast: bool) -> tuple[pa.T
         "model": pa.repeat(pa.scalar(model.name), count),
         "model_version": pa.repeat(pa.scalar(model.version, pa.int64()), count),
     }
-    return with_predictions(passthrough, model, predictions, probabilities, extra), problems
+    warnings = Counter(
+        {
+            (w.field, w.code): int(np.count_nonzero(good[w.rows]))
+            for w in checked.warnings
+            if w.rows is not None
+        }
+    )
+    return with_predictions(passthrough, model, predictions, probabilities, extra), problems, +warnings
 
 
 def _row_problems(findings: list[Any], chunk: Chunk) -> list[dict[str, Any]]:

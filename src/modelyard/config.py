@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     chunk_rows: int = Field(default=50_000, ge=1)
     """Rows a batch job reads, scores and writes at a time: memory stays flat whatever the file size."""
 
-    split_threshold_mb: float = Field(default=32.0, gt=0)
+    split_threshold_mb: float = Field(default=16.0, gt=0)
     """Input files larger than this are split into parts that several workers score at once."""
 
     part_rows: int = Field(default=250_000, ge=1)

@@ -96,10 +96,15 @@ def train(registry: Registry, data_dir: Path, rows: int = 5000) -> DemoResult:
         joblib.dump(pipeline, artifact)
         version, reused = _register_once(registry, artifact, metrics)
     registry.promote(MODEL_NAME, version)
-    sample_path = data_dir / "incoming" / "churn-sample.csv"
-    sample = customers(200, seed=11)
-    atomic_write_bytes(sample_path, sample.to_csv(index=False).encode())
-    return DemoResult(version=version, reused=reused, metrics=metrics, sample_path=sample_path)
+    return DemoResult(version=version, reused=reused, metrics=metrics, sample_path=write_sample(data_dir))
+
+
+def write_sample(data_dir: Path, replace: bool = True) -> Path:
+    """200 new customers to score, in <data>/incoming/churn-sample.csv."""
+    path = data_dir / "incoming" / "churn-sample.csv"
+    if replace or not path.exists():
+        atomic_write_bytes(path, customers(200, seed=11).to_csv(index=False).encode())
+    return path
 
 
 def _register_once(registry: Registry, artifact: Path, metrics: dict[str, float]) -> tuple[int, bool]:

@@ -58,6 +58,10 @@ class Conflict(ModelyardError):
     code = "conflict"
 
 
+class OutputExists(Conflict):
+    code = "output_exists"
+
+
 class JobNotFinished(Conflict):
     code = "job_not_finished"
 

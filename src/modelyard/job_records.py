@@ -4,6 +4,7 @@ A split job is one job to its submitter: its status and counts sum those of its 
 final join, whatever RQ says of the job that planned them.
 """
 
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from rq.job import Job, JobStatus
 
 from modelyard import queue
 from modelyard.errors import JobAlreadyEnded, JobNotFound
+from modelyard.progress import counted
 
 STATUSES = ("queued", "started", "finished", "failed", "canceled")
 ENDED = ("finished", "failed", "canceled")
@@ -56,6 +58,7 @@ def cancel(connection: redis.Redis, job_id: str) -> dict[str, Any]:
     record = _view(connection, job)
     if record["status"] in ENDED:
         raise JobAlreadyEnded(f"job {job_id} has already ended ({record['status']}); nothing to cancel")
+    connection.set(queue.cancel_key(job_id), "1", ex=job.result_ttl or 7 * 86400)
     for member in [job, *_members(connection, job)]:
         if member is not None and _status(member) not in ENDED:
             member.cancel()
@@ -93,11 +96,13 @@ def _view(connection: redis.Redis, job: Job) -> dict[str, Any]:
         "rows_done": meta.get("rows_done", 0),
         "rows_failed": meta.get("rows_failed", 0),
         "progress": meta.get("progress"),
+        "warnings": meta.get("warnings", []),
         "error": _error(job),
         "created_at": _iso(job.created_at),
         "started_at": _iso(job.started_at),
         "ended_at": _iso(job.ended_at),
         "worker": job.worker_name or None,
+        "heartbeat_at": _iso(job.last_heartbeat) if record_status_started(job) else None,
         "parts": None,
     }
     if meta.get("parts"):
@@ -111,11 +116,16 @@ def _sum_parts(connection: redis.Redis, job: Job, record: dict[str, Any]) -> Non
     statuses = [(_status(member) if member else "failed") for member in members]
     done = sum(member.meta.get("rows_done", 0) for member in parts if member)
     failed = sum(member.meta.get("rows_failed", 0) for member in parts if member)
+    warned: Counter[tuple[str, str]] = Counter()
+    for member in parts:
+        for warning in member.meta.get("warnings", []) if member else []:
+            warned[(warning["field"], warning["code"])] += warning["count"]
     total = record["rows_total"] or 0
     record.update(
         rows_done=done,
         rows_failed=failed,
         progress=(done + failed) / total if total else None,
+        warnings=counted(warned),
         parts={"count": len(parts), "finished": statuses[:-1].count("finished")},
     )
     if record["status"] in ("queued", "started"):
@@ -139,6 +149,10 @@ def _sum_parts(connection: redis.Redis, job: Job, record: dict[str, Any]) -> Non
         record["status"] = "canceled"
     else:
         record["status"] = "started"
+
+
+def record_status_started(job: Job) -> bool:
+    return _status(job) == "started"
 
 
 def _status(job: Job) -> str:

@@ -15,6 +15,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -24,17 +25,25 @@ from typing import Any
 
 import redis
 from rq import Retry, Worker, get_current_job
-from rq.job import Dependency, Job
+from rq.job import Dependency, Job, JobStatus
 
 from modelyard import parts as parting
 from modelyard import queue, queue_metrics
-from modelyard.batch import BatchResult, Progress, score_chunks, score_file
+from modelyard.batch import BatchResult, nothing_valid, score_chunks, score_file
 from modelyard.cache import LoadPolicy, ModelCache
 from modelyard.config import Settings, get_settings
-from modelyard.errors import InputNotFound, InvalidPath, JobStopped, ModelyardError
+from modelyard.errors import (
+    InputNotFound,
+    InvalidPath,
+    InvalidRequest,
+    JobStopped,
+    ModelyardError,
+    OutputExists,
+)
+from modelyard.formats import detect_format, output_format
 from modelyard.fsutil import atomic_path, atomic_write_json
+from modelyard.progress import Progress, counted
 from modelyard.registry import PRODUCTION, Registry
-from modelyard.tabular import detect_format, output_format
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +68,10 @@ class JobRequest:
     format: str | None = None
     """Output format: csv, parquet or jsonl; by default the output's suffix, else the input's."""
     fail_fast: bool = False
+    input_format: str | None = None
+    """For an input whose name does not say (e.g. data.txt)."""
+    overwrite: bool = False
+    """Replace an output that exists; without it, such a job is refused."""
 
 
 def submit(
@@ -99,14 +112,16 @@ def job_spec(request: JobRequest, settings: Settings, job_id: str, origin: str) 
     """Everything a worker needs, resolved now: paths, formats and the model version."""
     source = data_path(settings.data_dir, request.input, "input")
     if not source.is_file():
-        raise InputNotFound(f"input {request.input!r}: no such file in the data volume ({settings.data_dir})")
-    input_format = detect_format(source.name, None)
+        raise InputNotFound(_not_found(request.input, settings.data_dir))
+    input_format = detect_format(source.name, None, request.input_format, "give input_format")
     version = _resolve_version(Registry(settings.model_dir), request)
     output, errors, output_format = _outputs(request, source, job_id, input_format)
-    for name, path in (("output", output), ("output", errors)):
-        target = data_path(settings.data_dir, path, name)
+    for path in (output, errors):
+        target = data_path(settings.data_dir, path, "output")
         if target == source:
-            raise InvalidPath(f"{name} {path!r} is the input file: choose another name")
+            raise InvalidPath(f"output {path!r} is the input file: choose another name")
+    if not request.overwrite and data_path(settings.data_dir, output, "output").exists():
+        raise OutputExists(f"output {output!r} already exists: choose another, or ask to overwrite it")
     return {
         "id": job_id,
         "model": request.model,
@@ -122,9 +137,19 @@ def job_spec(request: JobRequest, settings: Settings, job_id: str, origin: str) 
     }
 
 
+def _not_found(relative: str, data_dir: Path) -> str:
+    folder = data_dir.resolve()
+    parts = PurePosixPath(relative).parts
+    hint = ""
+    if parts[:1] == (folder.name,) and len(parts) > 1:
+        meant = str(PurePosixPath(*parts[1:]))
+        hint = f"; paths are relative to the data folder: did you mean {meant!r}?"
+    return f"input {relative!r}: no such file in the data folder {folder} (MODELYARD_DATA_DIR){hint}"
+
+
 def _resolve_version(registry: Registry, request: JobRequest) -> int:
     if request.version is not None and request.alias is not None:
-        raise InvalidPath("pass either version or alias, not both")
+        raise InvalidRequest("pass either version or alias, not both")
     if request.version is not None:
         return registry.get(request.model, request.version).version
     return registry.resolve(request.model, request.alias or PRODUCTION).version
@@ -206,6 +231,8 @@ def _run(body: Callable[..., dict[str, Any]], *args: Any) -> Any:
     settings = get_settings()
     job.meta.pop("error", None)
     try:
+        if canceled(job):
+            raise Canceled(f"job {job.id} was canceled before it started")
         with _exclusive(job, settings.job_timeout_s):
             done = _done_key(job.id)
             recorded = job.connection.get(done)
@@ -219,14 +246,26 @@ def _run(body: Callable[..., dict[str, Any]], *args: Any) -> Any:
         log.warning("worker stopping: job handed back to the queue", extra={"job_id": job.id})
         return Retry(max=INTERRUPTIONS, enqueue_at_front=True)
     except Canceled:
+        discard_parts(settings.data_dir, args[0])
         raise
     except ModelyardError as exc:
         _record_error(job, exc.code, exc.message, exc.details)
         job.retries_left = 0  # the same input would fail the same way: no retry
         raise
     except Exception as exc:
+        if canceled(job):  # e.g. its parts' folder removed by the cancel while it wrote there
+            discard_parts(settings.data_dir, args[0])
+            raise Canceled(f"job {job.id} was canceled") from exc
         _record_error(job, "internal_error", f"{type(exc).__name__}: {exc}", [])
         raise
+
+
+def canceled(job: Job) -> bool:
+    """Whether the job, or the submitted job it is a part of, was canceled."""
+    spec = job.args[0] if job.args and isinstance(job.args[0], dict) else {}
+    return job.get_status(refresh=True) == JobStatus.CANCELED or bool(
+        job.connection.exists(queue.cancel_key(spec.get("id", job.id)))
+    )
 
 
 def _done_key(job_id: str) -> str:
@@ -270,7 +309,10 @@ def _record_error(job: Job, code: str, message: str, details: list[Any]) -> None
 def _score(job: Job, settings: Settings, spec: dict[str, Any]) -> dict[str, Any]:
     source = data_path(settings.data_dir, spec["input"], "input")
     if not source.is_file():
-        raise InputNotFound(f"input {spec['input']!r} is gone from the data volume")
+        raise InputNotFound(
+            f"{_not_found(spec['input'], settings.data_dir)}: the API and every worker must share that "
+            "folder, or the file was removed after the job was submitted"
+        )
     if source.stat().st_size > settings.split_threshold_mb * 1024 * 1024:
         workers = Worker.count(queue=queue.job_queue(job.connection))
         planned = parting.plan(source, spec["input_format"], settings.part_rows, max(workers, 1))
@@ -332,14 +374,10 @@ def _part_id(job_id: str, part: parting.Part) -> str:
     return f"{job_id}-part{part.index:04d}"
 
 
-def _work_dir(settings: Settings, spec: dict[str, Any]) -> Path:
-    """Where the parts of a split job wait for their join: beside the output, so renames are atomic."""
-    output = data_path(settings.data_dir, spec["output"], "output")
-    return output.parent / f".{spec['id']}.parts"
-
-
 def _part_files(settings: Settings, spec: dict[str, Any], part: parting.Part) -> tuple[Path, Path]:
-    folder = _work_dir(settings, spec)
+    """Where a part waits for the join: beside the output, so renames stay on one file system."""
+    output = data_path(settings.data_dir, spec["output"], "output")
+    folder = output.parent / f".{spec['id']}.parts"
     return folder / f"part-{part.index:05d}.{spec['format']}", folder / f"part-{part.index:05d}.errors.jsonl"
 
 
@@ -350,7 +388,14 @@ def _score_part(job: Job, settings: Settings, spec: dict[str, Any], part: partin
     with source.open("rb") as handle:
         chunks = parting.read_part(handle, spec["input_format"], part, settings.chunk_rows, source)
         result = score_chunks(
-            model, chunks, output, errors, spec["format"], spec["fail_fast"], _progress_hook(job, spec)
+            model,
+            chunks,
+            output,
+            errors,
+            spec["format"],
+            spec["fail_fast"],
+            _progress_hook(job, spec),
+            whole_file=False,
         )
     return _finished(job, settings, {}, result)  # a part: the whole job is not done yet
 
@@ -361,22 +406,29 @@ def _join(job: Job, settings: Settings, spec: dict[str, Any], planned: list[part
     missing = [str(path) for pair in files for path in pair if not path.is_file()]
     if missing:
         raise InputNotFound(f"the outputs of some parts are gone, score the file again: {missing[:3]}")
+    totals = [json.loads(job.connection.get(_done_key(_part_id(spec["id"], p))) or b"{}") for p in planned]
+    done, failed = sum(t.get("rows_done", 0) for t in totals), sum(t.get("rows_failed", 0) for t in totals)
+    if failed and not done:
+        first = next(line for _, errors_part in files for line in errors_part.open() if line.strip())
+        raise nothing_valid(failed, json.loads(first))
     output = data_path(settings.data_dir, spec["output"], "output")
     errors = data_path(settings.data_dir, spec["errors_output"], "output")
     with atomic_path(output) as tmp:
         parting.join([pair[0] for pair in files], spec["format"], tmp)
     with atomic_path(errors) as tmp:
         parting.join([pair[1] for pair in files], "jsonl", tmp)
-    totals = [json.loads(job.connection.get(_done_key(_part_id(spec["id"], p))) or b"{}") for p in planned]
-    result = BatchResult(
-        sum(t.get("rows_done", 0) for t in totals),
-        sum(t.get("rows_failed", 0) for t in totals),
-        output,
-        errors,
-        time.perf_counter() - started,
-    )
-    shutil.rmtree(_work_dir(settings, spec), ignore_errors=True)
+    warned: Counter[tuple[str, str]] = Counter()
+    for total in totals:
+        warned.update({(w["field"], w["code"]): w["count"] for w in total.get("warnings", [])})
+    result = BatchResult(done, failed, output, errors, time.perf_counter() - started, counted(warned))
+    discard_parts(settings.data_dir, spec)
     return _finished(job, settings, spec, result)
+
+
+def discard_parts(data_dir: Path, spec: dict[str, Any]) -> None:
+    """Remove what the parts of a split job left, once joined or canceled."""
+    output = data_path(data_dir, spec["output"], "output")
+    shutil.rmtree(output.parent / f".{spec['id']}.parts", ignore_errors=True)
 
 
 def _finished(job: Job, settings: Settings, spec: dict[str, Any], result: BatchResult) -> dict[str, Any]:
@@ -384,6 +436,7 @@ def _finished(job: Job, settings: Settings, spec: dict[str, Any], result: BatchR
         "rows_done": result.rows_done,
         "rows_failed": result.rows_failed,
         "rows_total": result.rows_total,
+        "warnings": result.warnings,
     }
     job.meta.update(counts, progress=1.0)
     job.save_meta()
@@ -409,10 +462,11 @@ def _progress_hook(job: Job, spec: dict[str, Any]) -> Callable[[Progress], None]
             rows_done=progress.rows_done,
             rows_failed=progress.rows_failed,
             progress=progress.fraction,
+            warnings=progress.warnings,
             **({"rows_total": progress.rows_total} if progress.rows_total is not None else {}),
         )
         job.save_meta()
-        if job.get_status(refresh=True) == "canceled":
+        if canceled(job):
             raise Canceled(f"job {job.id} was canceled")
         if _stop.is_set():
             raise Interrupted(f"job {job.id} handed back: its worker is stopping")

@@ -1,11 +1,33 @@
-"""A terminal progress bar for long scoring runs: rows, rows/s and time left; silent off a terminal."""
+"""Progress of a long scoring run, and a terminal progress bar for it (rows, rows/s, time left),
+silent off a terminal."""
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
 
 from tqdm import tqdm
 
-from modelyard.batch import Progress
+
+@dataclass
+class Progress:
+    rows_done: int
+    """Rows scored and written to the output."""
+    rows_failed: int
+    """Rows set aside in the errors file."""
+    fraction: float | None
+    """Share of the input read, 0 to 1, when it can be told."""
+    rows_total: int | None
+    """Rows in the input, when known before the end."""
+    chunk_seconds: float
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    """Rows scored with a caveat, counted by field and code (e.g. an unknown category)."""
+
+
+def counted(warned: Counter[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Warning counts as a report lists them: [{"field", "code", "count"}]."""
+    return [{"field": f, "code": c, "count": n} for (f, c), n in sorted(warned.items())]
 
 
 @contextmanager

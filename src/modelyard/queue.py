@@ -59,8 +59,8 @@ def safe_url(url: str) -> str:
 
 def unavailable(url: str, exc: Exception) -> QueueUnavailable:
     return QueueUnavailable(
-        f"the job queue (Redis at {safe_url(url)}) cannot be reached: {exc}. Batch jobs cannot be "
-        "submitted or read until it is back; real-time predictions are not affected"
+        f"the job queue (Redis at {safe_url(url)}) cannot be reached: {str(exc).rstrip('.')}. "
+        "Batch jobs cannot be submitted or read until it is back; real-time predictions are not affected"
     )
 
 
@@ -83,6 +83,12 @@ def recent(connection: redis.Redis, limit: int) -> list[str]:
 def text(value: Any) -> str:
     """A Redis reply as text (RQ needs the client to answer bytes)."""
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def cancel_key(job_id: str) -> str:
+    """Set when a submitted job is canceled; its parts look here too. RQ's own status is not enough:
+    a job dequeued at the moment it is canceled is marked started again by its worker."""
+    return f"{PREFIX}canceled:{job_id}"
 
 
 def enqueue_options(retention_s: int, timeout_s: int) -> dict[str, Any]:

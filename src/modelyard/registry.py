@@ -19,9 +19,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modelyard.artifacts import FORMATS, describe, library_versions, unpickle
 from modelyard.errors import (
     AliasNotFound,
     AliasUnreadable,
@@ -31,7 +30,9 @@ from modelyard.errors import (
     VersionNotFound,
 )
 from modelyard.fsutil import atomic_write_bytes, atomic_write_json
-from modelyard.schema import InputSchema
+
+if TYPE_CHECKING:
+    from modelyard.schema import InputSchema
 
 log = logging.getLogger(__name__)
 PRODUCTION = "production"
@@ -50,7 +51,9 @@ class ModelVersion:
         return self.path / self.metadata["artifact"]["file"]
 
     @property
-    def schema(self) -> InputSchema:
+    def schema(self) -> "InputSchema":
+        from modelyard.schema import InputSchema  # scikit-learn: not for who only reads the registry
+
         return InputSchema.from_dict(self.metadata["input_schema"])
 
 
@@ -74,6 +77,8 @@ class Registry:
         description: str | None = None,
         metrics: dict[str, float] | None = None,
     ) -> ModelVersion:
+        from modelyard.artifacts import FORMATS, describe, library_versions, unpickle
+
         check_name(name)
         artifact = Path(artifact)
         fmt = FORMATS.get(artifact.suffix.lower())

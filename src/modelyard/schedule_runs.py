@@ -91,6 +91,7 @@ def run(
                 output=schedule.output_folder(slot),
                 format=schedule.format,
                 fail_fast=schedule.fail_fast,
+                overwrite=True,  # a file scored again (changed, or --rescore) replaces its output
             )
             content = {"sha256": sha256_file(path), "size": stat.st_size, "mtime": stat.st_mtime}
             jobs.submit(

@@ -29,8 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from modelyard.config import Settings
 from modelyard.errors import ModelyardError
+from modelyard.formats import FORMATS
 from modelyard.registry import NAME_PATTERN
-from modelyard.tabular import FORMATS
 
 OUTPUT_FIELDS = {"date", "time", "schedule"}
 

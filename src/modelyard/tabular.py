@@ -14,7 +14,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -23,28 +23,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from modelyard.errors import UnparseableFile, UnsupportedFormat
+from modelyard.errors import UnparseableFile
 
-FORMATS = {
-    "csv": "text/csv",
-    "parquet": "application/vnd.apache.parquet",
-    "jsonl": "application/jsonl",
-}
-SUFFIXES = {
-    ".csv": "csv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-}
-CONTENT_TYPES = {
-    "text/csv": "csv",
-    "application/vnd.apache.parquet": "parquet",
-    "application/x-parquet": "parquet",
-    "application/jsonl": "jsonl",
-    "application/x-ndjson": "jsonl",
-    "application/x-jsonlines": "jsonl",
-}
 CSV_BLOCK_BYTES = 1 << 20
 """pyarrow reads about twenty blocks ahead: 1 MiB blocks keep that read-ahead near 20 MiB."""
 
@@ -87,32 +67,6 @@ class Chunk:
     """Share of the file read so far, 0 to 1, when it can be told."""
     rows_total: int | None = None
     """Rows in the whole file, when the format records it (Parquet)."""
-
-
-def detect_format(filename: str | None, content_type: str | None, explicit: str | None = None) -> str:
-    if explicit:
-        if explicit not in FORMATS:
-            raise UnsupportedFormat(f"format {explicit!r} is not one of {sorted(FORMATS)}")
-        return explicit
-    suffix = PurePath(filename or "").suffix.lower()
-    if suffix in SUFFIXES:
-        return SUFFIXES[suffix]
-    media_type = (content_type or "").split(";")[0].strip().lower()
-    if media_type in CONTENT_TYPES:
-        return CONTENT_TYPES[media_type]
-    raise UnsupportedFormat(
-        f"cannot tell the format of {filename or 'the upload'!r} ({content_type or 'no content type'}): "
-        "name it .csv, .parquet or .jsonl, or pass ?format=csv|parquet|jsonl"
-    )
-
-
-def output_format(explicit: str | None, output_name: str | None, input_format: str) -> str:
-    """The format asked for, else the one the output's name says, else the input's."""
-    if explicit:
-        return detect_format(None, None, explicit)
-    if output_name and PurePath(output_name).suffix.lower() in SUFFIXES:
-        return SUFFIXES[PurePath(output_name).suffix.lower()]
-    return input_format
 
 
 def read_table(content: bytes, fmt: str) -> Table:
@@ -349,7 +303,8 @@ def jsonl_rows(handle: BinaryIO, chunk_rows: int, start_row: int, limit: int | N
                 records.append(record)
                 rows.append(line_number)
             else:
-                malformed.append(MalformedRow(line_number, problem))
+                text = line.decode("utf-8", errors="replace").strip()[:200]
+                malformed.append(MalformedRow(line_number, problem, text))
         line_number += 1
         if len(records) >= chunk_rows:
             yield _records_chunk(records, rows, malformed, read / size if size else None)
@@ -361,8 +316,10 @@ def jsonl_rows(handle: BinaryIO, chunk_rows: int, start_row: int, limit: int | N
 def _json_object(line: bytes) -> tuple[dict[str, Any], str | None]:
     try:
         record = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return {}, f"not JSON: {exc}"
+    except json.JSONDecodeError as exc:
+        return {}, f"not JSON: {exc.msg} at character {exc.pos + 1}"
+    except UnicodeDecodeError:
+        return {}, "not UTF-8 text"
     if not isinstance(record, dict):
         return {}, "not a JSON object"
     return record, None

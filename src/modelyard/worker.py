@@ -66,10 +66,16 @@ class ModelyardWorker(Worker):
         super().setup_work_horse_signals()
         signal.signal(signal.SIGTERM, lambda signum, frame: jobs.request_stop())
 
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        if isinstance(exc_info[1], jobs.Canceled):
+            return  # not an error: handle_job_failure below records it
+        super().handle_exception(job, *exc_info)
+
     def handle_job_failure(self, job: Job, queue: Queue, *args: Any, **kwargs: Any) -> None:
         """A job canceled while it ran stops with an exception at the next chunk: it stays canceled."""
-        if job.get_status(refresh=True) == JobStatus.CANCELED:
+        if jobs.canceled(job):
             with self.connection.pipeline() as pipe:
+                job.set_status(JobStatus.CANCELED, pipeline=pipe)  # its worker may have marked it started
                 self.cleanup_execution(job, pipeline=pipe, execution=kwargs.get("execution"))
                 pipe.execute()
             log.info("job canceled while running: stopped between two chunks", extra={"job_id": job.id})
@@ -83,7 +89,20 @@ def run(settings: Settings, burst: bool = False, name: str | None = None) -> Non
     connection = queue.connect(settings.redis_url)
     cache = jobs.model_cache(settings)
     cache.sync()  # preload the production models
-    log.info("worker models loaded", extra={"models": {n: m.version for n, m in cache.production.items()}})
+    models, data = settings.model_dir.resolve(), settings.data_dir.resolve()
+    log.info(
+        "worker starting",
+        extra={
+            "queue": queue.safe_url(settings.redis_url),
+            "model_dir": str(models),
+            "data_dir": str(data),
+            "models": {n: m.version for n, m in cache.production.items()},
+        },
+    )
+    if not data.is_dir():
+        log.warning("the data folder %s does not exist: set MODELYARD_DATA_DIR to the API's", data)
+    if not cache.registry.model_names():
+        log.warning("no model registered in %s: set MODELYARD_MODEL_DIR to the API's", models)
     worker = ModelyardWorker(
         [queue.job_queue(connection)],
         connection=connection,

@@ -82,3 +82,11 @@ def test_score_a_file_locally(demo) -> None:
     assert np.array_equal(scored[["probability_no", "probability_yes"]].to_numpy(), model.predict_proba(kept))
     errors = (root / "out.errors.jsonl").read_text().splitlines()
     assert len(errors) == 1 and '"row": 5, "field": "tenure_months", "code": "wrong_type"' in errors[0]
+
+    run_cli(
+        root, "score", str(broken), "--model", "churn", "--output", f"{root}/folder/", "--format", "jsonl"
+    )
+    assert sorted(p.name for p in (root / "folder").iterdir()) == [
+        "broken.errors.jsonl",
+        "broken.predictions.jsonl",
+    ]

@@ -294,6 +294,9 @@ def test_a_refused_model_version_fails_the_job_with_the_reason(stack, workers) -
         ({"input": "incoming/ok.csv", "output": "../../escape.csv"}, 422, "invalid_path"),
         ({"input": "incoming/ok.csv", "format": "xlsx"}, 415, "unsupported_format"),
         ({"input": "incoming/ok.csv", "surprise": 1}, 422, "invalid_request"),
+        ({"input": "incoming/ok.csv", "output": "x.parquet", "format": "csv"}, 422, "invalid_request"),
+        ({"input": "incoming/ok.csv", "output": "incoming/notes.txt"}, 409, "output_exists"),
+        ({"input": "incoming/ok.csv", "version": 1, "alias": "production"}, 422, "invalid_request"),
     ],
 )
 def test_bad_job_requests(stack, body: dict[str, Any], status: int, code: str) -> None:
@@ -305,6 +308,49 @@ def test_bad_job_requests(stack, body: dict[str, Any], status: int, code: str) -
     response = stack["api"].client.post("/v1/jobs", json={"model": "churn", **body})
     assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == code
+
+
+def test_curl_style_bodies_text_inputs_overwrite_and_warnings(stack, workers) -> None:
+    """The body is JSON whatever the Content-Type (curl -d sends a form type); an input named .txt
+    says its format; an existing output needs overwrite; unknown categories are counted."""
+    workers("w1")
+    lines = ["age,income,color"] + [f"{30 + i},50.5,{'purple' if i < 3 else 'red'}" for i in range(10)]
+    put(stack, "export.txt", ("\n".join(lines) + "\n").encode())
+    body = {"model": "churn", "input": "incoming/export.txt", "input_format": "csv", "output": "scored/t.csv"}
+    response = stack["api"].client.post(
+        "/v1/jobs", content=json.dumps(body), headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 202, response.text
+    record = wait_job(stack, response.json()["id"], ended)
+    assert record["status"] == "finished" and record["rows_done"] == 10
+    assert record["warnings"] == [{"field": "color", "code": "unknown_category", "count": 3}]
+    again = stack["api"].client.post("/v1/jobs", json=body)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "output_exists"
+    assert stack["api"].client.post("/v1/jobs", json={**body, "overwrite": True}).status_code == 202
+
+
+def test_a_file_with_no_valid_row_fails(stack, workers) -> None:
+    workers("w1")
+    data = customers(20).astype({"age": str})
+    data["age"] = "old"
+    record = submit(stack, model="churn", input=put(stack, "allbad.csv", write_table(data, "csv")))
+    record = wait_job(stack, record["id"], ended)
+    assert record["status"] == "failed" and record["error"]["code"] == "invalid_input"
+    assert "no row could be scored: all 20 rows are invalid" in record["error"]["message"]
+    assert "row 1, field 'age'" in record["error"]["message"]
+
+
+def test_canceling_a_split_job_removes_its_parts(stack, workers) -> None:
+    split = {"chunk_rows": "100", "split_threshold_mb": "0.01", "part_rows": "1000"}
+    for name in ("a", "b"):
+        workers(name, **split)
+    record = submit(stack, model="slow", input=put(stack, "sc.csv", write_table(customers(4000), "csv")))
+    wait_job(stack, record["id"], lambda r: r["parts"] and r["parts"]["finished"] >= 1)
+    assert stack["api"].client.delete(f"/v1/jobs/{record['id']}").json()["status"] == "canceled"
+    time.sleep(2)  # the running parts stop at their next chunk
+    scored = stack["root"] / "data" / "scored"
+    assert not list(scored.glob(f".{record['id']}.parts*"))
+    assert job(stack, record["id"])["status"] == "canceled"
 
 
 def test_unknown_job_and_unfinished_downloads(stack, workers) -> None:
@@ -335,6 +381,12 @@ def test_the_jobs_commands_follow_a_job_through_the_api(stack, workers) -> None:
     assert "finished" in submitted.stdout and "30 scored, 0 invalid, of 30" in submitted.stdout
     job_id = submitted.stdout.split()[1]
     assert "finished" in run_cli(stack["root"], "jobs", "list", env=env).stdout
+    local = stack["root"] / "local.csv"
+    local.write_bytes(write_table(customers(12), "csv"))
+    uploaded = run_cli(
+        stack["root"], "jobs", "submit", "--model", "churn", "--upload", str(local), "--wait", env=env
+    )
+    assert "12 scored, 0 invalid, of 12" in uploaded.stdout
     status = json.loads(run_cli(stack["root"], "jobs", "status", job_id, "--json", env=env).stdout)
     assert status["rows_done"] == 30
     refused = run_cli(stack["root"], "jobs", "cancel", job_id, env=env, check=False)

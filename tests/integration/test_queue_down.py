@@ -25,7 +25,7 @@ def test_redis_down_gives_503_for_jobs_and_predictions_go_on(
 
 
 def check_jobs_and_predictions(api: ApiServer, redis_server: RedisServer) -> None:
-    assert api.client.get("/readyz").json()["queue"] == {"status": "ok"}
+    assert api.client.get("/readyz").json()["queue"] == {"status": "ok", "workers": 0}
     redis_server.stop()
 
     started = time.monotonic()

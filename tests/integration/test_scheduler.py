@@ -301,9 +301,10 @@ def test_scheduled_and_manual_runs_through_the_real_processes(root: Path, redis_
         assert "minutely: * * * * * UTC" in cli.stdout and "scheduler: alive" in cli.stdout
     finally:
         process.terminate()
-        assert process.wait(timeout=20) == 0
+        code = process.wait(timeout=20)
         worker.stop()
         api.stop()
+    assert code == 0, "SIGTERM stops the scheduler cleanly"
 
 
 def published(api: ApiServer, name: str) -> dict[str, Any]:

@@ -7,7 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from modelyard.errors import UnparseableFile, UnsupportedFormat
-from modelyard.tabular import TableWriter, detect_format, read_chunks, read_table, write_table
+from modelyard.formats import detect_format
+from modelyard.tabular import TableWriter, read_chunks, read_table, write_table
 from tests import factories
 
 
@@ -123,9 +124,9 @@ def test_jsonl_rows_are_lines_and_bad_lines_are_reported() -> None:
     content = b'{"a": 1}\n\n[1, 2]\n{"a": 2, "b": "x"}\n{oops\n'
     chunks = list(read_chunks(io.BytesIO(content), "jsonl", chunk_rows=10))
     assert [int(r) for c in chunks for r in c.rows] == [0, 3]
-    assert [(m.row, m.message[:17]) for c in chunks for m in c.malformed] == [
-        (2, "not a JSON object"),
-        (4, "not JSON: Expecti"),
+    assert [(m.row, m.message, m.text) for c in chunks for m in c.malformed] == [
+        (2, "not a JSON object", "[1, 2]"),
+        (4, "not JSON: Expecting property name enclosed in double quotes at character 2", "{oops"),
     ]
     assert chunks[0].table.records == [{"a": 1}, {"a": 2, "b": "x"}]
 

@@ -45,3 +45,7 @@ class JobCreate(BaseModel):
     )
     format: str | None = Field(default=None, description="csv, parquet or jsonl (default: the input's).")
     fail_fast: bool = Field(default=False, description="Fail the job at the first invalid row.")
+    input_format: str | None = Field(
+        default=None, description="csv, parquet or jsonl, for an input whose name does not say (e.g. .txt)."
+    )
+    overwrite: bool = Field(default=False, description="Replace the output if it exists (else 409).")

@@ -1,8 +1,11 @@
 """Liveness, readiness and metrics."""
 
+from typing import Any
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from rq import Worker
 
 from modelyard import queue
 from modelyard.api.deps import Authorized, MetricsDep, QueueDep, SettingsDep, StoreDep
@@ -28,12 +31,12 @@ def readyz(store: StoreDep, connection: QueueDep, settings: SettingsDep) -> JSON
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
-def _queue_state(connection: QueueDep, settings: SettingsDep) -> dict[str, str]:
+def _queue_state(connection: QueueDep, settings: SettingsDep) -> dict[str, Any]:
     try:
-        connection.ping()
+        workers = Worker.count(queue=queue.job_queue(connection))
     except queue.REDIS_DOWN as exc:
         return {"status": "unavailable", "message": queue.unavailable(settings.redis_url, exc).message}
-    return {"status": "ok"}
+    return {"status": "ok", "workers": workers}
 
 
 @router.get("/metrics", dependencies=[Authorized])

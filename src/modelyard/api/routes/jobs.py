@@ -9,15 +9,19 @@ import uuid
 from pathlib import Path, PurePath
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+import redis
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
 
 from modelyard import job_records, jobs
+from modelyard.api.body import documented, parse_body
 from modelyard.api.deps import Authorized, QueueDep, SettingsDep
 from modelyard.api.schemas import JobCreate
+from modelyard.config import Settings
 from modelyard.errors import JobNotFinished, ModelyardError, NotFound
+from modelyard.formats import FORMATS, detect_format
 from modelyard.fsutil import atomic_path
-from modelyard.tabular import FORMATS, detect_format
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Authorized])
 UPLOADS = "uploads"
@@ -28,12 +32,18 @@ def _accepted(response: Response, record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-@router.post("", status_code=202)
-def create_job(
-    body: JobCreate, response: Response, settings: SettingsDep, connection: QueueDep
+@router.post("", status_code=202, openapi_extra=documented(JobCreate))
+async def create_job(
+    request: Request, response: Response, settings: SettingsDep, connection: QueueDep
 ) -> dict[str, Any]:
+    """Score a file on the data volume. The body is JSON whatever the Content-Type says."""
+    body = parse_body(await request.body(), JobCreate)
+    return _accepted(response, await run_in_threadpool(_submit, body, settings, connection))
+
+
+def _submit(body: JobCreate, settings: Settings, connection: redis.Redis) -> dict[str, Any]:
     job = jobs.submit(jobs.JobRequest(**body.model_dump()), settings, connection)
-    return _accepted(response, job_records.view(connection, job.id))
+    return job_records.view(connection, job.id)
 
 
 @router.post("/upload", status_code=202)
@@ -48,16 +58,18 @@ def upload_job(
     output: Annotated[str | None, Form()] = None,
     format: Annotated[str | None, Form()] = None,
     fail_fast: Annotated[bool, Form()] = False,
+    input_format: Annotated[str | None, Form()] = None,
+    overwrite: Annotated[bool, Form()] = False,
 ) -> dict[str, Any]:
     """The file is stored on the data volume under uploads/<job id>/, then scored like any other."""
-    fmt = detect_format(file.filename, file.content_type)
+    fmt = detect_format(file.filename, file.content_type, input_format, "give input_format")
     job_id = uuid.uuid4().hex[:16]
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", PurePath(file.filename or "upload").stem)[:100] or "upload"
     relative = f"{UPLOADS}/{job_id}/{stem}.{fmt}"
     stored = settings.data_dir / relative
     with atomic_path(stored) as tmp, tmp.open("wb") as sink:
         shutil.copyfileobj(file.file, sink, 1 << 20)
-    request = jobs.JobRequest(model, relative, version, alias, output, format, fail_fast)
+    request = jobs.JobRequest(model, relative, version, alias, output, format, fail_fast, None, overwrite)
     try:
         job = jobs.submit(request, settings, connection, job_id=job_id, origin="upload")
     except Exception:
@@ -82,9 +94,12 @@ def get_job(job_id: str, connection: QueueDep) -> dict[str, Any]:
 
 
 @router.delete("/{job_id}")
-def cancel_job(job_id: str, connection: QueueDep) -> dict[str, Any]:
+def cancel_job(job_id: str, connection: QueueDep, settings: SettingsDep) -> dict[str, Any]:
     """Cancel a queued or running job; a running one stops at its next chunk, leaving no output."""
-    return job_records.cancel(connection, job_id)
+    record = job_records.cancel(connection, job_id)
+    if record["parts"]:
+        jobs.discard_parts(settings.data_dir, record)
+    return record
 
 
 @router.get("/{job_id}/result", response_class=FileResponse)

@@ -11,19 +11,19 @@ from pathlib import PurePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from modelyard.api.body import documented, parse_body
 from modelyard.api.deps import Authorized, MetricsDep, SettingsDep, StoreDep
 from modelyard.api.metrics import PredictionTrack
 from modelyard.api.schemas import PredictRequest, PredictResponse
 from modelyard.cache import ModelCache
-from modelyard.errors import MalformedJSON, PayloadTooLarge
+from modelyard.errors import PayloadTooLarge
+from modelyard.formats import FORMATS, detect_format
 from modelyard.logs import request_id
 from modelyard.scoring import LoadedModel, Scores, refuse_clashes, score, with_predictions
-from modelyard.tabular import FORMATS, Table, detect_format, read_table, write_table
+from modelyard.tabular import Table, read_table, write_table
 
 router = APIRouter(prefix="/v1/models", tags=["predict"], dependencies=[Authorized])
 VersionQuery = Annotated[int | None, Query(ge=1, description="Pin a version instead of production.")]
@@ -36,12 +36,7 @@ AliasQuery = Annotated[
 @router.post(
     "/{name}/predict",
     response_model=PredictResponse,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
-        }
-    },
+    openapi_extra=documented(PredictRequest),
 )
 async def predict(
     name: str,
@@ -66,16 +61,7 @@ async def predict(
 
 
 def _instances(raw: bytes, limit: int) -> list[dict[str, Any]]:
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MalformedJSON(f"the request body is not valid JSON: {exc}") from exc
-    try:
-        instances = PredictRequest.model_validate(body).instances
-    except ValidationError as exc:
-        raise RequestValidationError(
-            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
-        ) from exc
+    instances = parse_body(raw, PredictRequest).instances
     if len(instances) > limit:
         raise PayloadTooLarge(
             f"{len(instances)} instances in one request; the limit is {limit} "

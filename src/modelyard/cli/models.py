@@ -1,0 +1,138 @@
+"""Registering, promoting and inspecting models, and the demo model."""
+
+import json
+from pathlib import Path
+
+import click
+
+from modelyard.cli.base import Group, main, open_registry
+from modelyard.config import get_settings
+from modelyard.registry import PRODUCTION
+
+
+@main.group(cls=Group)
+def demo() -> None:
+    """The demo churn model."""
+
+
+@demo.command("train")
+@click.option("--rows", default=5000, show_default=True, help="Training rows to generate.")
+@click.option(
+    "--if-missing",
+    is_flag=True,
+    help="Do nothing when any model is registered (what starting the stack does); the sample is kept.",
+)
+def demo_train(rows: int, if_missing: bool) -> None:
+    """Train the demo churn model, register it as `churn` and promote it to production."""
+    from modelyard import demo as demo_module
+
+    settings = get_settings()
+    registry = open_registry()
+    if if_missing and registry.model_names():
+        sample = demo_module.write_sample(settings.data_dir, replace=False)
+        click.echo(f"models already registered in {registry.root.resolve()}: no demo model trained")
+        click.echo(f"sample of new customers: {sample}")
+        return
+    result = demo_module.train(registry, settings.data_dir, rows=rows)
+    state = "already registered as" if result.reused else "registered as"
+    click.echo(f"churn {state} version {result.version}, promoted to {PRODUCTION}")
+    click.echo(f"holdout metrics: {json.dumps(result.metrics)}")
+    click.echo(f"sample of new customers: {result.sample_path}")
+
+
+@main.group(cls=Group)
+def models() -> None:
+    """Register, promote and inspect model versions."""
+
+
+def _parse_metric(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, float]:
+    metrics = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        try:
+            metrics[key] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r}: expected NAME=NUMBER, e.g. accuracy=0.91")
+    return metrics
+
+
+@models.command("register")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", required=True, help="Model name, e.g. churn.")
+@click.option("--promote", is_flag=True, help="Also make this version the production one.")
+@click.option("--description", default=None, help="A line about this version.")
+@click.option(
+    "--metric",
+    "metrics",
+    multiple=True,
+    callback=_parse_metric,
+    help="NAME=NUMBER, repeatable: metrics to keep with the version.",
+)
+def models_register(
+    path: Path, name: str, promote: bool, description: str | None, metrics: dict[str, float]
+) -> None:
+    """Copy a fitted model (.joblib, .pkl, .pickle) into the registry as a new version."""
+    registry = open_registry()
+    version = registry.register(path, name, description=description, metrics=metrics)
+    click.echo(
+        f"registered {name} version {version.version} (sha256 {version.metadata['artifact']['sha256'][:12]}…)"
+    )
+    if promote:
+        registry.promote(name, version.version)
+        click.echo(f"promoted {name} version {version.version} to {PRODUCTION}")
+
+
+@models.command("promote")
+@click.argument("name")
+@click.argument("version", type=int)
+@click.option("--alias", default=PRODUCTION, show_default=True, help="Alias to point at VERSION.")
+def models_promote(name: str, version: int, alias: str) -> None:
+    """Point an alias (production by default) at a version."""
+    open_registry().promote(name, version, alias)
+    click.echo(f"promoted {name} version {version} to {alias}")
+
+
+@models.command("list")
+def models_list() -> None:
+    """Every registered model with its versions and aliases."""
+    registry = open_registry()
+    names = registry.model_names()
+    if not names:
+        click.echo(f"no models registered in {registry.root}")
+        return
+    click.echo(f"{'MODEL':<24} {'VERSIONS':<12} ALIASES")
+    for name in names:
+        aliases = ", ".join(f"{alias}={v}" for alias, v in registry.aliases(name).items()) or "-"
+        numbers = registry.version_numbers(name)
+        click.echo(f"{name:<24} {f'{numbers[0]}..{numbers[-1]}':<12} {aliases}")
+
+
+@models.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print every version's full metadata as JSON.")
+def models_show(name: str, as_json: bool) -> None:
+    """A model's versions, aliases and input schema."""
+    registry = open_registry()
+    versions = registry.versions(name)
+    aliases = registry.aliases(name)
+    if as_json:
+        payload = {"name": name, "aliases": aliases, "versions": [v.metadata for v in versions]}
+        click.echo(json.dumps(payload, indent=2))
+        return
+    by_version: dict[int, list[str]] = {}
+    for alias, number in aliases.items():
+        by_version.setdefault(number, []).append(alias)
+    click.echo(f"{name}")
+    for version in versions:
+        meta = version.metadata
+        tags = f" [{', '.join(by_version[version.version])}]" if version.version in by_version else ""
+        click.echo(
+            f"  v{version.version}{tags}  {meta['created_at'][:19]}  {meta['task']}  "
+            f"sklearn {meta['versions']['scikit-learn']}  metrics {json.dumps(meta['metrics'])}"
+        )
+    click.echo("input schema (newest version):")
+    for feature in versions[-1].schema.features:
+        extra = f" one of {feature.categories}" if feature.categories else ""
+        click.echo(f"  {feature.name}: {feature.dtype}{extra}{' (nullable)' if feature.nullable else ''}")
