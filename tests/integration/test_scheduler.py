@@ -299,6 +299,10 @@ def test_scheduled_and_manual_runs_through_the_real_processes(root: Path, redis_
         assert api.client.post("/v1/schedules/nope/run").json()["error"]["code"] == "schedule_not_found"
         cli = run_cli(root, "schedules", "list", env={"MODELYARD_API_URL": api.url})
         assert "minutely: * * * * * UTC" in cli.stdout and "scheduler: alive" in cli.stdout
+        ran = run_cli(root, "schedules", "run", "minutely", "--rescore", env={"MODELYARD_API_URL": api.url})
+        assert ": enqueued, 1 job(s)" in ran.stdout and "incoming/customers.csv" in ran.stdout
+        nothing_new = run_cli(root, "schedules", "run", "minutely", env={"MODELYARD_API_URL": api.url})
+        assert ": no new files, 0 job(s)" in nothing_new.stdout
     finally:
         process.terminate()
         code = process.wait(timeout=20)
