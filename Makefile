@@ -1,20 +1,50 @@
-# The README's two commands: `make serve` (the API with the demo model) and `make test`.
+# The README's two commands: `make up` (the whole stack with the demo model) and `make test`.
 VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+OUT ?= modelyard-bundle.tar.gz
+MODELS ?=
 
-.PHONY: setup serve test lint format bench clean
+.PHONY: setup up down images images-offline bundle serve test test-fast e2e lint format bench clean
 
 setup:
 	@VENV=$(VENV) scripts/bootstrap.sh
 
+# The stack: Docker (installed if needed), images (offline when nothing can be pulled), demo model.
+up: setup
+	scripts/up.sh
+
+down:
+	docker compose down
+
+images: setup
+	scripts/images.sh
+
+images-offline: setup
+	scripts/images.sh --offline
+
+# One archive for a client's network: make bundle OUT=modelyard.tar.gz MODELS="churn:1"
+bundle: setup
+	scripts/bundle.sh $(OUT) $(MODELS)
+
+# The API alone, on this machine, without Docker (the demo model trained if none is registered).
 serve: setup
 	$(BIN)/modelyard demo train --if-missing
 	$(BIN)/modelyard serve --host $(HOST) --port $(PORT)
 
+# Everything: unit, integration, and end-to-end through Docker Compose (installed if needed).
 test: setup
+	scripts/docker.sh
 	$(BIN)/pytest
+
+# Without the end-to-end suite, for quick rounds.
+test-fast: setup
+	$(BIN)/pytest --ignore=tests/e2e
+
+e2e: setup
+	scripts/docker.sh
+	$(BIN)/pytest tests/e2e
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

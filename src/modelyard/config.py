@@ -1,5 +1,8 @@
-"""Every setting of modelyard, read from the environment (prefix MODELYARD_) or a .env file."""
+"""Every setting of modelyard, read from the environment (prefix MODELYARD_), or from the file that
+MODELYARD_ENV_FILE names. Never from a .env that happens to lie in the current folder: that one is
+Compose's, and a key generated there must not reach, say, the test suite's own servers."""
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -8,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MODELYARD_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="MODELYARD_", env_file=None, extra="ignore")
 
     model_dir: Path = Path("models")
     """The registry: models/<name>/<version>/ on the volume every service shares."""
@@ -120,4 +123,4 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    return Settings(_env_file=os.environ.get("MODELYARD_ENV_FILE") or None)  # type: ignore[call-arg]

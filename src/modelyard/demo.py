@@ -14,7 +14,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from modelyard.fsutil import atomic_write_bytes, sha256_file
+from modelyard.fsutil import atomic_write_bytes
 from modelyard.registry import Registry
 
 MODEL_NAME = "churn"
@@ -108,14 +108,10 @@ def write_sample(data_dir: Path, replace: bool = True) -> Path:
 
 
 def _register_once(registry: Registry, artifact: Path, metrics: dict[str, float]) -> tuple[int, bool]:
-    if registry.version_numbers(MODEL_NAME):
-        latest = registry.versions(MODEL_NAME)[-1]
-        if latest.metadata["artifact"]["sha256"] == sha256_file(artifact):
-            return latest.version, True
     registered = registry.register(
         artifact,
         MODEL_NAME,
         description="Demo: churn of synthetic customers (random forest on scaled and one-hot features)",
         metrics=metrics,
     )
-    return registered.version, False
+    return registered.version, registered.reused

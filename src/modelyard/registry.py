@@ -45,6 +45,8 @@ class ModelVersion:
     version: int
     path: Path
     metadata: dict[str, Any]
+    reused: bool = False
+    """True when registering found these very bytes already registered, and added nothing."""
 
     @property
     def artifact(self) -> Path:
@@ -76,7 +78,10 @@ class Registry:
         name: str,
         description: str | None = None,
         metrics: dict[str, float] | None = None,
+        force_new: bool = False,
     ) -> ModelVersion:
+        """A new version with a copy of the artifact; or, for a file whose SHA-256 equals that of a
+        version already registered under this name, that version (unless force_new)."""
         from modelyard.artifacts import FORMATS, describe, library_versions, unpickle
 
         check_name(name)
@@ -87,6 +92,10 @@ class Registry:
         if not artifact.is_file():
             raise RegistryError(f"{artifact}: no such file")
         data = artifact.read_bytes()
+        sha256 = hashlib.sha256(data).hexdigest()
+        existing = None if force_new else self._with_sha256(name, sha256)
+        if existing is not None:
+            return existing
         try:
             estimator, saved_with = unpickle(data)
         except Exception as exc:
@@ -99,7 +108,7 @@ class Registry:
             "artifact": {
                 "file": f"model{artifact.suffix.lower()}",
                 "format": fmt,
-                "sha256": hashlib.sha256(data).hexdigest(),
+                "sha256": sha256,
                 "size_bytes": len(data),
                 "source": str(artifact.resolve()),
             },
@@ -107,6 +116,16 @@ class Registry:
             **describe(estimator),
         }
         return self._commit(name, data, metadata)
+
+    def _with_sha256(self, name: str, sha256: str) -> ModelVersion | None:
+        for number in reversed(self.version_numbers(name)):
+            try:
+                found = self._read(name, number)
+            except ArtifactRefused:
+                continue  # unreadable metadata: not a match
+            if found.metadata.get("artifact", {}).get("sha256") == sha256:
+                return ModelVersion(found.name, found.version, found.path, found.metadata, reused=True)
+        return None
 
     def _commit(self, name: str, data: bytes, metadata: dict[str, Any]) -> ModelVersion:
         model_dir = self.root / name

@@ -169,7 +169,7 @@ def _read(path: Path) -> list[dict[str, Any]]:
     except OSError as exc:
         raise ScheduleConfigError(f"the schedules file {path} cannot be read: {exc}") from exc
     try:
-        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else yaml.safe_load(text)
+        data = _parse_text(text, path.suffix.lower())
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
         raise ScheduleConfigError(
             f"the schedules file {path} is not valid {path.suffix[1:] or 'YAML'}: {exc}"
@@ -187,6 +187,18 @@ def _read(path: Path) -> list[dict[str, Any]]:
         if not isinstance(entry, dict):
             raise ScheduleConfigError(f"schedule #{index + 1} in {path} is not a table of fields")
     return entries
+
+
+def _parse_text(text: str, suffix: str) -> Any:
+    """TOML for .toml, YAML for .yaml and .yml; by its content for any other name."""
+    if suffix == ".toml":
+        return tomllib.loads(text)
+    if suffix in (".yaml", ".yml"):
+        return yaml.safe_load(text)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return yaml.safe_load(text)
 
 
 def _parse(origin: str, entry: dict[str, Any]) -> Schedule:

@@ -22,7 +22,11 @@ def test_register_promote_list_show(tmp_path: Path) -> None:
         "auc=0.91",
     ).stdout
     assert "registered churn version 1" in out
-    out = run_cli(tmp_path, "models", "register", str(artifact), "--name", "churn", "--promote").stdout
+    same = run_cli(tmp_path, "models", "register", str(artifact), "--name", "churn").stdout
+    assert "is already registered as churn version 1" in same and "nothing added" in same
+    out = run_cli(
+        tmp_path, "models", "register", str(artifact), "--name", "churn", "--promote", "--force-new"
+    ).stdout
     assert "promoted churn version 2 to production" in out
     run_cli(tmp_path, "models", "promote", "churn", "1", "--alias", "staging")
 

@@ -48,7 +48,9 @@ def test_concurrent_registrations_get_distinct_versions(registry: Registry, tmp_
     artifact = factories.save(factories.array_regressor(), tmp_path / "r.joblib")
     results: list[int] = []
     threads = [
-        threading.Thread(target=lambda: results.append(registry.register(artifact, "r").version))
+        threading.Thread(
+            target=lambda: results.append(registry.register(artifact, "r", force_new=True).version)
+        )
         for _ in range(6)
     ]
     for thread in threads:
@@ -61,7 +63,7 @@ def test_concurrent_registrations_get_distinct_versions(registry: Registry, tmp_
 def test_aliases(registry: Registry, tmp_path: Path) -> None:
     artifact = factories.save(factories.array_regressor(), tmp_path / "r.joblib")
     registry.register(artifact, "r")
-    registry.register(artifact, "r")
+    registry.register(artifact, "r", force_new=True)
 
     with pytest.raises(AliasNotFound, match="modelyard models promote r VERSION"):
         registry.resolve("r")
@@ -109,3 +111,13 @@ def test_bad_artifacts_are_refused(registry: Registry, tmp_path: Path) -> None:
     with pytest.raises(RegistryError, match="neither a classifier nor a regressor"):
         registry.register(transformer, "m")
     assert registry.model_names() == []
+
+
+def test_the_same_bytes_are_registered_once(registry: Registry, tmp_path: Path) -> None:
+    artifact = factories.save(factories.array_regressor(), tmp_path / "r.joblib")
+    first = registry.register(artifact, "r")
+    again = registry.register(artifact, "r")
+    assert (again.version, again.reused, first.reused) == (1, True, False)
+    assert registry.version_numbers("r") == [1]
+    assert registry.register(artifact, "r", force_new=True).version == 2
+    assert registry.register(artifact, "other").version == 1  # per model name

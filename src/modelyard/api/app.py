@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from modelyard import __version__, queue
 from modelyard.api.errors import install_error_handlers
@@ -12,6 +13,7 @@ from modelyard.api.middleware import BodySizeLimitMiddleware, RequestContextMidd
 from modelyard.api.routes import health, jobs, models, predict, schedules
 from modelyard.cache import LoadPolicy, ModelCache
 from modelyard.config import Settings, get_settings
+from modelyard.logs import configure_logging
 from modelyard.registry import Registry
 
 
@@ -24,10 +26,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         app.state.store.stop()
 
-    app = FastAPI(
+    configure_logging(settings.log_level)  # in each server process, when there are several
+    # /docs from Swagger UI files shipped in the package: it works in a network without internet
+    app = FastAPIOffline(
         title="modelyard",
         version=__version__,
-        description="Real-time predictions from registered scikit-learn models.",
+        description="Real-time predictions, batch jobs and schedules for registered scikit-learn models.",
         lifespan=lifespan,
     )
     app.state.settings = settings

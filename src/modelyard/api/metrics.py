@@ -4,6 +4,7 @@ The real-time ones are counted here; the batch ones are read from Redis at every
 workers leave them (see queue_metrics.py).
 """
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
     generate_latest,
+    multiprocess,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -44,8 +46,9 @@ class ApiMetrics:
     def __init__(self, queue_source: redis.Redis | None = None) -> None:
         disable_created_metrics()  # the *_created series only double what Prometheus scrapes
         self.registry = CollectorRegistry()
-        if queue_source is not None:
-            self.registry.register(QueueCollector(queue_source))
+        self.queue = QueueCollector(queue_source) if queue_source is not None else None
+        if self.queue is not None:
+            self.registry.register(self.queue)
         self.requests = Counter(
             "modelyard_predict_requests",
             "Prediction requests by model, version and outcome",
@@ -76,6 +79,7 @@ class ApiMetrics:
             "Version of each model now served as production",
             ["model"],
             registry=self.registry,
+            multiprocess_mode="livemax",
         )
 
     @contextmanager
@@ -96,7 +100,14 @@ class ApiMetrics:
                 self.rows.labels(track.model, track.version).inc(track.rows)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The exposition; with several server processes (PROMETHEUS_MULTIPROC_DIR), summed over all."""
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        if self.queue is not None:
+            registry.register(self.queue)
+        return generate_latest(registry)
 
 
 class QueueCollector(Collector):

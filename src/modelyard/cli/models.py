@@ -1,6 +1,7 @@
 """Registering, promoting and inspecting models, and the demo model."""
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -70,15 +71,26 @@ def _parse_metric(ctx: click.Context, param: click.Parameter, values: tuple[str,
     callback=_parse_metric,
     help="NAME=NUMBER, repeatable: metrics to keep with the version.",
 )
+@click.option("--force-new", is_flag=True, help="A new version even if these bytes are registered already.")
 def models_register(
-    path: Path, name: str, promote: bool, description: str | None, metrics: dict[str, float]
+    path: Path,
+    name: str,
+    promote: bool,
+    description: str | None,
+    metrics: dict[str, float],
+    force_new: bool,
 ) -> None:
     """Copy a fitted model (.joblib, .pkl, .pickle) into the registry as a new version."""
     registry = open_registry()
-    version = registry.register(path, name, description=description, metrics=metrics)
-    click.echo(
-        f"registered {name} version {version.version} (sha256 {version.metadata['artifact']['sha256'][:12]}…)"
-    )
+    version = registry.register(path, name, description=description, metrics=metrics, force_new=force_new)
+    sha = version.metadata["artifact"]["sha256"][:12]
+    if version.reused:
+        click.echo(
+            f"{path} is already registered as {name} version {version.version} (sha256 {sha}…): "
+            "nothing added (--force-new registers it again)"
+        )
+    else:
+        click.echo(f"registered {name} version {version.version} (sha256 {sha}…)")
     if promote:
         registry.promote(name, version.version)
         click.echo(f"promoted {name} version {version.version} to {PRODUCTION}")
@@ -136,3 +148,28 @@ def models_show(name: str, as_json: bool) -> None:
     for feature in versions[-1].schema.features:
         extra = f" one of {feature.categories}" if feature.categories else ""
         click.echo(f"  {feature.name}: {feature.dtype}{extra}{' (nullable)' if feature.nullable else ''}")
+
+
+@models.command("check")
+def models_check() -> None:
+    """Pass every registered version through the load gate with this installation's libraries.
+
+    Exits 1, listing them, if any version would be refused (e.g. saved with another scikit-learn
+    minor version): run it with a new release's image before switching to it.
+    """
+    from modelyard import loading
+    from modelyard.errors import ModelyardError
+
+    settings = get_settings()
+    registry = open_registry()
+    refused = 0
+    for name in registry.model_names():
+        for version in registry.versions(name):
+            try:
+                loading.check(version, settings.allow_version_mismatch)
+            except ModelyardError as exc:
+                refused += 1
+                click.echo(f"refused: {name} v{version.version}: {exc.code}: {exc.message}")
+    if refused:
+        sys.exit(1)
+    click.echo(f"every registered version in {registry.root.resolve()} passes the load gate")

@@ -9,7 +9,15 @@ from modelyard.config import get_settings
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
+@click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Server processes; each loads the models and follows hot swaps. With more than one, set "
+    "PROMETHEUS_MULTIPROC_DIR to an empty folder so that /metrics sums them.",
+)
+def serve(host: str, port: int, processes: int) -> None:
     """Run the real-time API with uvicorn."""
     import uvicorn
 
@@ -18,4 +26,15 @@ def serve(host: str, port: int) -> None:
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    if processes == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+        return
+    uvicorn.run(
+        "modelyard.api:create_app",
+        factory=True,
+        workers=processes,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+    )

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Build the api, worker and scheduler images (one Dockerfile, one shared dependency layer).
+#
+#   scripts/images.sh            with a registry: official base images, wheels from PyPI;
+#                                without one (nothing can be pulled): offline, as below
+#   scripts/images.sh --offline  stand-in base images made from Debian packages (debootstrap) and
+#                                Python packages from a wheelhouse downloaded on this host
+#
+# Either way the result runs with the same compose.yaml. What was chosen is written to
+# .images.env, which `make up` and the bundle hand to Compose.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { echo "images.sh: $*" >&2; }
+
+OFFLINE=${MODELYARD_OFFLINE:-auto}
+[ "${1:-}" = "--offline" ] && OFFLINE=yes
+VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+PYTHON_IMAGE=${PYTHON_IMAGE:-python:3.11-slim-bookworm}
+REDIS_IMAGE=${REDIS_IMAGE:-redis:7.4-bookworm}
+OFFLINE_PYTHON=modelyard/python-offline:bookworm
+OFFLINE_REDIS=modelyard/redis-offline:bookworm
+
+scripts/docker.sh
+
+if [ "$OFFLINE" = auto ]; then
+    if docker image inspect "$PYTHON_IMAGE" >/dev/null 2>&1 ||
+        timeout 60 docker pull -q "$PYTHON_IMAGE" >/dev/null 2>&1; then
+        OFFLINE=no
+    else
+        say "cannot pull $PYTHON_IMAGE: building offline"
+        OFFLINE=yes
+    fi
+fi
+
+stand_in() { # IMAGE PACKAGES...: a minimal Debian image with these packages, from debootstrap
+    local image=$1
+    shift
+    docker image inspect "$image" >/dev/null 2>&1 && return
+    command -v debootstrap >/dev/null || {
+        say "installing debootstrap from apt"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+    }
+    local rootfs
+    rootfs=$(mktemp -d)
+    say "making $image from Debian packages: $*"
+    debootstrap --variant=minbase --include="$(
+        IFS=,
+        echo "$*"
+    )" bookworm "$rootfs" >/dev/null
+    # as in the official redis image: a data folder for uid 999
+    if [ -x "$rootfs/usr/bin/redis-server" ]; then mkdir -p "$rootfs/data" && chown 999:999 "$rootfs/data"; fi
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    tar -C "$rootfs" -c . | docker import - "$image" >/dev/null
+    rm -rf "$rootfs"
+}
+
+rm -f services/wheelhouse/*.whl services/wheelhouse/requirements.txt
+if [ "$OFFLINE" = yes ]; then
+    stand_in "$OFFLINE_PYTHON" python3 python3-venv ca-certificates
+    stand_in "$OFFLINE_REDIS" redis-server
+    PYTHON_IMAGE=$OFFLINE_PYTHON
+    REDIS_IMAGE=$OFFLINE_REDIS
+    say "downloading the wheelhouse (the pinned dependencies) on this host"
+    VENV=${VENV:-.venv} scripts/bootstrap.sh
+    .venv/bin/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" >services/wheelhouse/requirements.txt
+    # Wheels for the images' Python (Debian's 3.11.2), not this host's: pip does not apply
+    # python_full_version markers for another interpreter, so async-timeout (redis, < 3.11.3) is named.
+    .venv/bin/pip download -q -d services/wheelhouse -c constraints.txt --only-binary=:all: \
+        --python-version 3.11 --implementation cp --platform "manylinux_2_28_$(uname -m)" \
+        --platform "manylinux_2_17_$(uname -m)" --platform "manylinux2014_$(uname -m)" --platform any \
+        -r services/wheelhouse/requirements.txt setuptools async-timeout
+fi
+
+cat >.images.env <<EOF
+MODELYARD_VERSION=$VERSION
+PYTHON_IMAGE=$PYTHON_IMAGE
+REDIS_IMAGE=$REDIS_IMAGE
+EOF
+if [ -f .env ]; then # so that a plain `docker compose ...` here runs these images
+    for key in MODELYARD_VERSION PYTHON_IMAGE REDIS_IMAGE; do
+        value=$(sed -n "s/^$key=//p" .images.env)
+        if grep -q "^$key=" .env; then sed -i "s|^$key=.*|$key=$value|" .env; else echo "$key=$value" >>.env; fi
+    done
+fi
+pinned() { sed -n "s/^$1==//p" constraints.txt; }
+export MODELYARD_VERSION=$VERSION PYTHON_IMAGE REDIS_IMAGE MODELYARD_REDIS_PASSWORD=unused-by-builds
+say "building modelyard $VERSION images on $PYTHON_IMAGE"
+started=$(date +%s)
+docker compose --env-file .images.env build \
+    --build-arg "SKLEARN_VERSION=$(pinned scikit-learn)" \
+    --build-arg "NUMPY_VERSION=$(pinned numpy)" \
+    --build-arg "PANDAS_VERSION=$(pinned pandas)" \
+    api worker scheduler
+docker tag "modelyard/api:$VERSION" modelyard/api:latest
+docker tag "modelyard/worker:$VERSION" modelyard/worker:latest
+docker tag "modelyard/scheduler:$VERSION" modelyard/scheduler:latest
+say "built in $(($(date +%s) - started)) s:"
+docker images --format '  {{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E "modelyard/(api|worker|scheduler):$VERSION" >&2

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# `make up`: the whole stack on this machine, registry or not. Installs and starts Docker if
+# needed, writes .env from .env.example (with a random Redis password) the first time, builds the
+# images (offline when nothing can be pulled), starts everything and waits until it is healthy,
+# then trains the demo model into the models volume if no model is registered yet.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { echo "up.sh: $*" >&2; }
+
+if [ ! -f .env ]; then
+    say "writing .env from .env.example with a random Redis password"
+    password=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+    sed "s/^MODELYARD_REDIS_PASSWORD=.*/MODELYARD_REDIS_PASSWORD=$password/" .env.example >.env
+    chmod 600 .env
+fi
+
+scripts/images.sh # also writes the images it built into .env
+docker compose up -d --wait --remove-orphans
+docker compose run --rm admin modelyard demo train --if-missing
+port=$(sed -n 's/^MODELYARD_PORT=//p' .env)
+port=${port:-8000}
+cat <<EOF
+
+modelyard is up: http://127.0.0.1:$port (docs: http://127.0.0.1:$port/docs)
+  curl -s localhost:$port/v1/models/churn/predict -d '{"instances": [{"tenure_months": 3,
+    "monthly_charges": 89.5, "support_calls": 4, "data_usage_gb": 12.0, "plan": "premium",
+    "contract": "month-to-month", "payment_method": "invoice", "region": "north"}]}'
+  make down   # stop it; the volumes stay (docker compose down -v removes them)
+EOF

@@ -1,0 +1,288 @@
+"""The product's front door, for real: images built without any registry, `docker compose up`, the
+demo model trained through the admin service, then real HTTP to the api container: predictions,
+a batch job, the nightly schedule, a worker container killed mid-job, Redis restarted under a
+queued job. Then the client bundle: built, the images deleted, installed into a fresh folder, and a
+prediction again. Slow (minutes): `make test-fast` leaves it out."""
+
+import io
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import tarfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+
+from tests import factories
+from tests.server import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+RECORD = {
+    "tenure_months": 3,
+    "monthly_charges": 89.5,
+    "support_calls": 4,
+    "data_usage_gb": 12.0,
+    "plan": "premium",
+    "contract": "month-to-month",
+    "payment_method": "invoice",
+    "region": "north",
+}
+
+
+def run(
+    *command: str, cwd: Path = ROOT, env: dict[str, str] | None = None, check: bool = True, both: bool = False
+) -> str:
+    """The command's standard output (and error, with both)."""
+    result = subprocess.run(
+        command, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=1800
+    )
+    if check and result.returncode != 0:
+        message = f"{' '.join(command)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        raise AssertionError(message)
+    return result.stdout + result.stderr if both else result.stdout
+
+
+class Stack:
+    """The stack of compose.yaml as a user runs it: in a folder of its own, with its own .env."""
+
+    def __init__(self, folder: Path, project: str, port: int, **settings: str) -> None:
+        self.folder, self.project, self.port = folder, project, port
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / "compose.yaml", folder / "compose.yaml")
+        shutil.copy(ROOT / ".images.env", folder / "images.env")
+        env = {
+            "MODELYARD_REDIS_PASSWORD": secrets.token_hex(16),
+            "MODELYARD_PORT": str(port),
+            "MODELYARD_API_PROCESSES": "2",
+            "MODELYARD_WORKERS": "2",
+            **settings,
+        }
+        (folder / ".env").write_text("".join(f"{key}={value}\n" for key, value in env.items()))
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+
+    def compose(self, *args: str, check: bool = True, both: bool = False) -> str:
+        return run(
+            "docker", "compose", "-p", self.project, "--env-file", ".env", "--env-file", "images.env", *args,
+            cwd=self.folder, check=check, both=both,
+        )  # fmt: skip
+
+    def down(self) -> None:
+        self.http.close()
+        self.compose("down", "-v", "--remove-orphans", check=False)
+
+
+@pytest.fixture(scope="module")
+def images(request: pytest.FixtureRequest) -> str:
+    """Built offline, as on a host with no registry: Debian stand-in bases, wheels from this host."""
+    if shutil.which("docker") is None or subprocess.run(["docker", "info"], capture_output=True).returncode:
+        raise RuntimeError(
+            "the end-to-end tests need a running Docker engine: run `make test` (it starts one)"
+        )
+    log = run("scripts/images.sh", "--offline", both=True)
+    terminal = request.config.pluginmanager.get_plugin("terminalreporter")
+    with request.config.pluginmanager.get_plugin("capturemanager").global_and_fixture_disabled():
+        for line in log.splitlines():  # into CI's log: how the images were built
+            if line.startswith("images.sh:") or ("modelyard/" in line and "MB" in line):
+                terminal.write_line(f"    {line}")
+    chosen = (ROOT / ".images.env").read_text()
+    assert "PYTHON_IMAGE=modelyard/python-offline" in chosen, chosen
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def stack(images: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    folder = tmp_path_factory.mktemp("stack")
+    stack = Stack(
+        folder, "modelyard-e2e", free_port(), MODELYARD_CHUNK_ROWS="5000", MODELYARD_FILE_SETTLE_S="0"
+    )
+    stack.compose("down", "-v", check=False)
+    try:
+        started = time.monotonic()
+        stack.compose("up", "-d", "--wait")
+        print(f"stack healthy {time.monotonic() - started:.0f}s after `up`, before any model")
+        yield stack
+    finally:
+        print(stack.compose("logs", "--tail", "30", check=False, both=True)[-6000:])
+        stack.down()
+
+
+def wait_for(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if done(value):
+            return value
+        assert time.monotonic() < deadline, f"gave up waiting: {value}"
+        time.sleep(0.5)
+
+
+def job(stack: Stack, job_id: str) -> dict[str, Any]:
+    return stack.http.get(f"/v1/jobs/{job_id}").json()
+
+
+def ended(record: dict[str, Any]) -> bool:
+    return record["status"] in ("finished", "failed", "canceled")
+
+
+def test_a_stack_with_no_model_is_healthy_then_serves_the_demo(stack: Stack) -> None:
+    ready = stack.http.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["models"] == [] and ready.json()["queue"]["workers"] == 2
+    trained = stack.compose("run", "--rm", "admin", "modelyard", "demo", "train")
+    assert "churn registered as version 1" in trained
+    answer = wait_for(
+        lambda: stack.http.post("/v1/models/churn/predict", json={"instances": [RECORD]}),
+        lambda response: response.status_code == 200,
+    ).json()
+    assert (answer["model"], answer["version"], answer["predictions"]) == ("churn", 1, ["yes"])
+    assert "/static-offline-docs/swagger-ui-bundle.js" in stack.http.get("/docs").text
+    assert stack.http.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
+
+
+def test_a_model_file_from_the_host_is_registered_through_the_admin_service(
+    stack: Stack, tmp_path: Path
+) -> None:
+    artifact = factories.save(factories.classifier(), tmp_path / "mine.joblib")
+    artifact.chmod(0o644)
+    registered = stack.compose(
+        "run", "--rm", "-v", f"{artifact}:/in/mine.joblib:ro", "admin",
+        "modelyard", "models", "register", "/in/mine.joblib", "--name", "mine", "--promote",
+    )  # fmt: skip
+    assert "registered mine version 1" in registered
+    body = {"instances": factories.records(3)}
+    answer = wait_for(
+        lambda: stack.http.post("/v1/models/mine/predict", json=body), lambda r: r.status_code == 200
+    ).json()
+    assert (
+        answer["predictions"]
+        == factories.load_as_served(artifact).predict(pd.DataFrame(body["instances"])).tolist()
+    )
+    listed = stack.compose("run", "--rm", "admin", "modelyard", "models", "list")
+    assert "churn" in listed and "mine" in listed
+
+
+def sample(stack: Stack) -> bytes:
+    return stack.compose("run", "--rm", "admin", "cat", "/data/incoming/churn-sample.csv").encode()
+
+
+def test_a_file_in_real_time_and_as_a_batch_job_give_the_same_answers(stack: Stack) -> None:
+    content = sample(stack)
+    realtime = stack.http.post("/v1/models/churn/predict-file", files={"file": ("sample.csv", content)})
+    assert realtime.status_code == 200, realtime.text
+    expected = pd.read_csv(io.BytesIO(realtime.content))
+    submitted = stack.http.post("/v1/jobs", json={"model": "churn", "input": "incoming/churn-sample.csv"})
+    assert submitted.status_code == 202, submitted.text
+    record = wait_for(lambda: job(stack, submitted.json()["id"]), ended)
+    assert record["status"] == "finished" and record["rows_done"] == 200
+    scored = pd.read_csv(io.BytesIO(stack.http.get(f"/v1/jobs/{record['id']}/result").content))
+    assert scored["prediction"].tolist() == expected["prediction"].tolist()
+    assert (
+        (scored[["probability_no", "probability_yes"]] == expected[["probability_no", "probability_yes"]])
+        .all()
+        .all()
+    )
+
+
+def test_the_nightly_schedule_run_on_demand(stack: Stack) -> None:
+    listed = stack.http.get("/v1/schedules").json()
+    assert listed["scheduler"]["alive"] and [s["name"] for s in listed["schedules"]] == ["nightly"]
+    assert listed["schedules"][0]["next_run"].endswith("02:00:00+00:00")
+    run_now = stack.http.post("/v1/schedules/nightly/run")
+    assert run_now.status_code == 202, run_now.text
+    [job_id] = run_now.json()["jobs"]
+    record = wait_for(lambda: job(stack, job_id), ended)
+    assert record["status"] == "finished" and record["output"].startswith("scored/20")
+    assert (
+        record["output"].endswith("/churn-sample.predictions.csv") and record["origin"] == "schedule:nightly"
+    )
+    last = wait_for(
+        lambda: stack.http.get("/v1/schedules").json()["schedules"][0]["last_run"],
+        lambda run: run["status"] == "finished",
+    )
+    assert last["jobs"] == [job_id]
+
+
+def test_a_worker_container_killed_mid_job_loses_nothing(stack: Stack) -> None:
+    stack.compose(
+        "run", "--rm", "admin", "python3", "-c",
+        "from modelyard import demo; import pathlib; pathlib.Path('/data/batch').mkdir(exist_ok=True); "
+        "demo.customers(150_000, seed=5).to_csv('/data/batch/big.csv', index=False)",
+    )  # fmt: skip
+    submitted = stack.http.post("/v1/jobs", json={"model": "churn", "input": "batch/big.csv"}).json()
+    running = wait_for(lambda: job(stack, submitted["id"]), lambda r: r["rows_done"] >= 10_000, 120)
+    victim = running["worker"].rsplit("-", 1)[0]  # the worker's name starts with its container id
+    run("docker", "kill", victim)
+    killed_at = time.monotonic()
+    record = wait_for(lambda: job(stack, submitted["id"]), ended, timeout=240)
+    print(f"finished {time.monotonic() - killed_at:.0f}s after its worker's container was killed")
+    assert record["status"] == "finished", record
+    assert (record["rows_done"], record["rows_failed"]) == (150_000, 0)
+    assert not record["worker"].startswith(victim)
+
+
+def test_queued_jobs_survive_a_redis_restart(stack: Stack) -> None:
+    stack.compose("stop", "worker")
+    submitted = stack.http.post("/v1/jobs", json={"model": "churn", "input": "incoming/churn-sample.csv"})
+    assert submitted.status_code == 202
+    time.sleep(1.5)  # appendfsync everysec
+    stack.compose("restart", "redis")
+    record = wait_for(
+        lambda: stack.http.get(f"/v1/jobs/{submitted.json()['id']}"), lambda r: r.status_code == 200
+    )
+    assert record.json()["status"] == "queued"
+    stack.compose("start", "worker")
+    assert wait_for(lambda: job(stack, submitted.json()["id"]), ended)["status"] == "finished"
+
+
+def test_the_bundle_installs_with_nothing_but_docker(stack: Stack, tmp_path: Path) -> None:
+    """After the stack above is gone: a bundle, the images deleted, an install into a fresh folder."""
+    stack.down()
+    bundle = tmp_path / "modelyard.tar.gz"
+    log = run("scripts/bundle.sh", str(bundle), env={"MODELYARD_REBUILD": "no"}, both=True)
+    assert "files checked by its install.sh" in log
+    images = dict(line.split("=", 1) for line in (ROOT / ".images.env").read_text().split())
+    version = images["MODELYARD_VERSION"]
+    for service in ("api", "worker", "scheduler"):
+        run(
+            "docker",
+            "rmi",
+            "-f",
+            f"modelyard/{service}:{version}",
+            f"modelyard/{service}:latest",
+            check=False,
+        )
+    run("docker", "rmi", "-f", images["REDIS_IMAGE"], check=False)
+
+    client = tmp_path / "client"
+    client.mkdir()
+    with tarfile.open(bundle) as archive:
+        archive.extractall(client, filter="data")
+    folder = client / f"modelyard-{version}"
+    sboms = sorted(p.name for p in (folder / "sbom").iterdir())
+    assert sboms == ["api.cdx.json", "scheduler.cdx.json", "worker.cdx.json"]
+    components = {
+        c["name"].lower() for c in json.loads((folder / "sbom" / "api.cdx.json").read_text())["components"]
+    }
+    assert {"scikit-learn", "numpy", "fastapi", "rq"} <= components
+    port = free_port()
+    env = {"COMPOSE_PROJECT_NAME": "modelyard-e2e-client", "MODELYARD_PORT": str(port)}
+    try:
+        installed = run("./install.sh", cwd=folder, env=env, both=True)
+        assert f"is up on port {port}" in installed
+        key = next(line.split()[-1] for line in installed.splitlines() if "API key:" in line)
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60) as http:
+            answer = wait_for(
+                lambda: http.post("/v1/models/churn/predict", json={"instances": [RECORD]}),
+                lambda response: response.status_code == 200,
+            )
+            assert answer.json()["predictions"] == ["yes"]
+            assert httpx.get(f"http://127.0.0.1:{port}/v1/models").status_code == 401  # no key, no answer
+    finally:
+        run("docker", "compose", "-p", env["COMPOSE_PROJECT_NAME"], "down", "-v", cwd=folder, check=False)
