@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     scheduler_heartbeat: Path = Path("/tmp/modelyard-scheduler.heartbeat")
     """The file the scheduler touches at every tick, for `modelyard scheduler --check`."""
 
+    @field_validator("model_dir", "data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        """Resolved once, so that every message names the folder for what it is."""
+        return value.expanduser().resolve()
+
     @field_validator("api_key", "batch_n_jobs", "schedules", mode="before")
     @classmethod
     def _empty_means_none(cls, value: object) -> object:

@@ -51,6 +51,10 @@ class JobNotFound(NotFound):
     code = "job_not_found"
 
 
+class ScheduleNotFound(NotFound):
+    code = "schedule_not_found"
+
+
 class Conflict(ModelyardError):
     """The resource is not in a state that allows this, e.g. a job that has not finished yet."""
 

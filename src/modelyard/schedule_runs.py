@@ -23,7 +23,7 @@ from rq.job import Job
 
 from modelyard import job_records, jobs, queue
 from modelyard.config import Settings
-from modelyard.errors import AliasNotFound, ModelNotFound, NotFound, VersionNotFound
+from modelyard.errors import AliasNotFound, ModelNotFound, NotFound, ScheduleNotFound, VersionNotFound
 from modelyard.fsutil import sha256_file
 from modelyard.registry import PRODUCTION, Registry
 from modelyard.schedules import Schedule, slot_key
@@ -34,10 +34,6 @@ MARKERS = ".modelyard/scored"
 SCHEDULES_KEY = queue.PREFIX + "schedules"
 RUNS_KEY = queue.PREFIX + "schedule-runs:{name}"
 RUNS_KEPT = 100
-
-
-class ScheduleNotFound(NotFound):
-    code = "schedule_not_found"
 
 
 def run_id(schedule: Schedule, slot: datetime) -> str:
@@ -108,7 +104,9 @@ def run(
             )
         record["files"].append(relative)
         record["jobs"].append(job_id)
-    record["status"] = "enqueued" if record["jobs"] else "no new files"
+    record["status"] = (
+        "enqueued" if record["jobs"] else "waiting for files" if record["waiting"] else "no new files"
+    )
     log.info(
         "schedule run",
         extra={

@@ -28,32 +28,48 @@ class Feature:
     """'error' when the encoder refuses a category it did not see, 'allowed' when it scores it."""
     nullable: bool = False
     """True when an imputer (or the estimator itself) handles a missing value."""
+    example: Any = None
+    """A value typical of the fitting data (a fitted scaler's mean, an imputer's fill), for examples."""
 
 
 @dataclass
 class InputSchema:
     features: list[Feature] = field(default_factory=list)
+    generated_names: bool = False
+    """The model was fitted without feature names: x0, x1, ... are scikit-learn's names for them,
+    and records may also be arrays of values in that order."""
 
     @property
     def names(self) -> list[str]:
         return [feature.name for feature in self.features]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"features": [asdict(feature) for feature in self.features]}
+        return {
+            "features": [asdict(feature) for feature in self.features],
+            "generated_names": self.generated_names,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "InputSchema":
-        return cls(features=[Feature(**feature) for feature in data["features"]])
+        return cls(
+            features=[Feature(**feature) for feature in data["features"]],
+            generated_names=bool(data.get("generated_names", False)),
+        )
 
     def example_row(self) -> dict[str, Any]:
-        """One valid record, used to warm a freshly loaded model."""
-        return {
-            feature.name: feature.categories[0] if feature.categories else 0.0 for feature in self.features
-        }
+        """One valid record: to warm a freshly loaded model, and to show in the API's documentation."""
+        return {feature.name: _example(feature) for feature in self.features}
+
+
+def _example(feature: Feature) -> Any:
+    if feature.categories:
+        return feature.categories[0]
+    return feature.example if feature.example is not None else 0.0
 
 
 def read_input_schema(estimator: Any) -> InputSchema:
     names = getattr(estimator, "feature_names_in_", None)
+    generated = names is None
     if names is None:
         count = getattr(estimator, "n_features_in_", None)
         if count is None:
@@ -68,7 +84,7 @@ def read_input_schema(estimator: Any) -> InputSchema:
     if get_tags(estimator).input_tags.allow_nan:
         for feature in features.values():
             feature.nullable = True
-    return InputSchema(features=list(features.values()))
+    return InputSchema(features=list(features.values()), generated_names=generated)
 
 
 def _walk(estimator: Any, scope: list[str], features: dict[str, Feature]) -> None:
@@ -88,10 +104,25 @@ def _walk(estimator: Any, scope: list[str], features: dict[str, Feature]) -> Non
     elif type(estimator).__module__.startswith("sklearn.impute"):
         for name in scope:
             features[name].nullable = True
+        _record_examples(scope, getattr(estimator, "statistics_", None), features)
+    elif hasattr(estimator, "mean_"):  # StandardScaler and its kind
+        _record_examples(scope, estimator.mean_, features)
     elif hasattr(estimator, "categories_"):
         unknown = "error" if getattr(estimator, "handle_unknown", None) == "error" else "allowed"
         for name, categories in zip(scope, estimator.categories_, strict=True):
             _record_categories(features[name], np.asarray(categories), unknown)
+
+
+def _record_examples(scope: list[str], values: Any, features: dict[str, Feature]) -> None:
+    if values is None or len(values) != len(scope):
+        return
+    for name, value in zip(scope, values, strict=True):
+        if (
+            isinstance(value, int | float | np.number)
+            and np.isfinite(value)
+            and features[name].example is None
+        ):
+            features[name].example = round(float(value), 4)
 
 
 def _record_categories(feature: Feature, categories: np.ndarray, unknown: str) -> None:

@@ -33,13 +33,19 @@ class Finding:
     """Positions in the table; None when the whole column is missing from a file."""
     values: pd.Series | None = None
     """The input column, to show the value at each row."""
+    says_what_it_got: bool = False
+    """Add what kind of value the row holds to the message ("expected a number, got a string")."""
 
     def describe(self, position: int | None, row: int | None) -> dict[str, Any]:
         """The finding at one position, reported as `row`."""
         item: dict[str, Any] = {"row": row, "field": self.field, "code": self.code}
+        message = self.message
         if self.values is not None and position is not None:
-            item["value"] = _plain(self.values.iloc[position])
-        item["message"] = self.message
+            value = self.values.iloc[position]
+            item["value"] = _plain(value)
+            if self.says_what_it_got:
+                message = f"{message}, got {_kind(value)}"
+        item["message"] = message
         return item
 
 
@@ -144,7 +150,7 @@ def _column(
         expected = "a string"
     if wrong.any():
         problems.append(
-            Finding(feature.name, "wrong_type", f"expected {expected}", np.flatnonzero(wrong), values)
+            Finding(feature.name, "wrong_type", f"expected {expected}", np.flatnonzero(wrong), values, True)
         )
     if not feature.nullable and (nulls & ~absent).any():
         problems.append(
@@ -203,6 +209,21 @@ def _as_strings(values: pd.Series, nulls: np.ndarray) -> tuple[pd.Series, np.nda
         return values, np.zeros(len(values), dtype=bool)  # text already, nulls as NaN
     is_str = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
     return values.astype(object).where(~nulls, np.nan), ~nulls & ~is_str
+
+
+def _kind(value: Any) -> str:
+    """What a value is, in JSON's words."""
+    if isinstance(value, bool | np.bool_):
+        return "a boolean"
+    if isinstance(value, str):
+        return f"a string ({value[:40]!r})"
+    if isinstance(value, int | float | np.number):
+        return "infinity" if np.isinf(value) else "NaN" if np.isnan(value) else "a number"
+    if isinstance(value, list | tuple | np.ndarray):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
 
 
 def _plain(value: Any) -> Any:

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from modelyard import __version__, queue
+from modelyard.api import openapi
 from modelyard.api.errors import install_error_handlers
 from modelyard.api.metrics import ApiMetrics
 from modelyard.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -53,4 +54,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)  # outermost: every response gets an id
     for router in (health.router, models.router, predict.router, jobs.router, schedules.router):
         app.include_router(router)
+    openapi.install(app, app.state.store)
     return app

@@ -25,7 +25,7 @@ def parse_body(raw: bytes, shape: type[Body]) -> Body:
         ) from exc
 
 
-def documented(shape: type[BaseModel]) -> dict[str, Any]:
+def json_body(shape: type[BaseModel]) -> dict[str, Any]:
     """The OpenAPI request body of an endpoint that reads `shape` with parse_body."""
     return {
         "requestBody": {

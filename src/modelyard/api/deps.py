@@ -4,7 +4,8 @@ import secrets
 from typing import Annotated
 
 import redis
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from modelyard.api.metrics import ApiMetrics
 from modelyard.cache import ModelCache
@@ -39,12 +40,20 @@ MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
 QueueDep = Annotated[redis.Redis, Depends(get_queue)]
 
 
-def require_api_key(request: Request, settings: SettingsDep) -> None:
+# Declared as security schemes, so that the OpenAPI document (and /docs' Authorize) knows of them.
+BEARER = HTTPBearer(auto_error=False, description="MODELYARD_API_KEY, when the API has one")
+KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="The same key, another header")
+
+
+def require_api_key(
+    settings: SettingsDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+    header: Annotated[str | None, Security(KEY_HEADER)],
+) -> None:
     if settings.api_key is None:
         return
     expected = settings.api_key.get_secret_value()
-    scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
-    given = bearer.strip() if scheme.lower() == "bearer" else request.headers.get("x-api-key", "")
+    given = bearer.credentials.strip() if bearer else header or ""
     if not (given and secrets.compare_digest(given.encode(), expected.encode())):
         raise Unauthorized(
             "this endpoint needs the API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"

@@ -1,11 +1,15 @@
 """Every error the API returns has one shape: {"error": {"code", "message", "details"}}."""
 
+from http import HTTPStatus
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from modelyard import queue
+from modelyard.api.schemas import ErrorResponse
 from modelyard.errors import InvalidRequest, MalformedJSON, ModelyardError
 
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
@@ -59,3 +63,18 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(redis_down, _queue_down)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+
+
+def documented(*errors: type[ModelyardError]) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI responses of an endpoint that can fail with these errors: the one envelope,
+    with the codes each status may carry."""
+    codes: dict[int, list[str]] = {}
+    for error in errors:
+        codes.setdefault(error.status_code, []).append(error.code)
+    return {
+        status: {
+            "model": ErrorResponse,
+            "description": f"{HTTPStatus(status).phrase}: {', '.join(sorted(set(found)))}",
+        }
+        for status, found in sorted(codes.items())
+    }

@@ -17,10 +17,10 @@ from prometheus_client import (
     Gauge,
     Histogram,
     disable_created_metrics,
-    generate_latest,
     multiprocess,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from modelyard import queue, queue_metrics
@@ -99,15 +99,17 @@ class ApiMetrics:
             if status == "ok":
                 self.rows.labels(track.model, track.version).inc(track.rows)
 
-    def render(self) -> bytes:
-        """The exposition; with several server processes (PROMETHEUS_MULTIPROC_DIR), summed over all."""
+    def render(self, accept: str = "") -> tuple[bytes, str]:
+        """The exposition in the format the scraper asks for (Prometheus text, or OpenMetrics), and
+        its content type; with several server processes (PROMETHEUS_MULTIPROC_DIR), summed."""
+        encoder, content_type = choose_encoder(accept)
         if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            return generate_latest(self.registry)
+            return encoder(self.registry), content_type
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         if self.queue is not None:
             registry.register(self.queue)
-        return generate_latest(registry)
+        return encoder(registry), content_type
 
 
 class QueueCollector(Collector):

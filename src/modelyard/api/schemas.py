@@ -1,14 +1,15 @@
 """Request and response bodies of the API, as they appear in its OpenAPI document."""
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
 class PredictRequest(BaseModel):
-    instances: list[dict[str, Any]] = Field(
+    instances: list[dict[str, Any] | list[Any]] = Field(
         min_length=1,
-        description="Records to score, each an object of feature name to value.",
+        description="Records to score, each an object of feature name to value; for a model fitted "
+        "without feature names, also an array of values in the order of its features (x0, x1, ...).",
         examples=[[{"tenure_months": 3, "monthly_charges": 89.5, "plan": "premium"}]],
     )
 
@@ -17,7 +18,7 @@ class PredictResponse(BaseModel):
     model: str
     version: int
     predictions: list[Any]
-    probabilities: list[list[float]] | None = Field(
+    probabilities: list[list[float | None]] | None = Field(
         default=None, description="Classifiers only: one row per record, one column per class."
     )
     classes: list[Any] | None = Field(default=None, description="Classifiers only.")
@@ -49,3 +50,182 @@ class JobCreate(BaseModel):
         default=None, description="csv, parquet or jsonl, for an input whose name does not say (e.g. .txt)."
     )
     overwrite: bool = Field(default=False, description="Replace the output if it exists (else 409).")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable and machine-readable, e.g. invalid_input.")
+    message: str = Field(description="What was wrong, and how to fix it.")
+    details: list[dict[str, Any]] = Field(
+        description="Per row and field where there are some: row, field, code, message, value."
+    )
+
+
+class ErrorResponse(BaseModel):
+    """Every error the API returns, whatever the status."""
+
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class ModelReadiness(BaseModel):
+    model: str
+    production_version: int
+    serving_version: int | None
+    status: Literal["ready", "loading", "refused"]
+    code: str | None = None
+    message: str | None = None
+
+
+class QueueState(BaseModel):
+    status: Literal["ok", "unavailable"]
+    workers: int | None = Field(default=None, description="Workers listening on the queue.")
+    message: str | None = None
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    models: list[ModelReadiness]
+    queue: QueueState
+
+
+class ModelSummary(BaseModel):
+    name: str
+    versions: list[int]
+    aliases: dict[str, int]
+    serving_version: int | None
+
+
+class ModelList(BaseModel):
+    models: list[ModelSummary]
+
+
+class FeatureInfo(BaseModel):
+    name: str
+    dtype: Literal["number", "string"]
+    categories: list[Any] | None = None
+    unknown_categories: Literal["error", "allowed"] | None = None
+    nullable: bool = False
+    example: Any = None
+
+
+class InputSchemaInfo(BaseModel):
+    features: list[FeatureInfo]
+    generated_names: bool = False
+
+
+class ArtifactInfo(BaseModel):
+    file: str
+    format: Literal["joblib", "pickle"]
+    sha256: str
+    size_bytes: int
+    source: str
+
+
+class VersionInfo(BaseModel):
+    """What the registry recorded for a version (its metadata.json)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    version: int
+    created_at: str
+    description: str | None
+    metrics: dict[str, float]
+    artifact: ArtifactInfo
+    versions: dict[str, str] = Field(description="python, scikit-learn (as saved with), numpy, joblib")
+    task: Literal["classification", "regression"]
+    estimator: str
+    classes: list[Any] | None
+    has_predict_proba: bool
+    input_schema: InputSchemaInfo
+
+
+class ModelDetail(BaseModel):
+    name: str
+    aliases: dict[str, int]
+    serving_version: int | None
+    input_schema: InputSchemaInfo
+    versions: list[VersionInfo]
+
+
+class WarningCount(BaseModel):
+    field: str
+    code: str
+    count: int
+
+
+class JobRecord(BaseModel):
+    id: str
+    status: Literal["queued", "started", "finished", "failed", "canceled"]
+    model: str
+    version: int
+    input: str
+    output: str
+    errors_output: str
+    format: Literal["csv", "parquet", "jsonl"]
+    fail_fast: bool
+    origin: str | None
+    rows_total: int | None
+    rows_done: int
+    rows_failed: int
+    progress: float | None
+    warnings: list[WarningCount]
+    error: ErrorDetail | None
+    created_at: str | None
+    started_at: str | None
+    ended_at: str | None
+    heartbeat_at: str | None
+    worker: str | None
+    parts: dict[str, int] | None
+
+
+class JobList(BaseModel):
+    jobs: list[JobRecord]
+
+
+class RunRecord(BaseModel):
+    id: str
+    schedule: str
+    slot: str
+    started_at: str
+    rescore: bool
+    files: list[str]
+    jobs: list[str]
+    unchanged: int
+    waiting: list[str]
+    status: str = Field(
+        description="running, finished, failed, canceled (of its jobs), no new files, waiting for "
+        "files, model not registered, or model not ready: ..."
+    )
+
+
+class RunList(BaseModel):
+    runs: list[RunRecord]
+
+
+class ScheduleInfo(BaseModel):
+    name: str
+    cron: str
+    timezone: str
+    model: str
+    version: int | None
+    alias: str | None
+    input: str
+    output: str
+    format: str | None
+    fail_fast: bool
+    next_run: str
+    last_run: RunRecord | None
+
+
+class SchedulerState(BaseModel):
+    alive: bool
+    last_tick: str | None
+
+
+class ScheduleList(BaseModel):
+    scheduler: SchedulerState
+    schedules: list[ScheduleInfo]

@@ -91,6 +91,12 @@ def models_register(
         )
     else:
         click.echo(f"registered {name} version {version.version} (sha256 {sha}…)")
+        schema = version.schema
+        if schema.generated_names:
+            click.echo(
+                f"it was fitted without feature names: its inputs are called {', '.join(schema.names)}; "
+                "a request may also send each record as an array of values in that order"
+            )
     if promote:
         registry.promote(name, version.version)
         click.echo(f"promoted {name} version {version.version} to {PRODUCTION}")
@@ -144,9 +150,14 @@ def models_show(name: str, as_json: bool) -> None:
             f"  v{version.version}{tags}  {meta['created_at'][:19]}  {meta['task']}  "
             f"sklearn {meta['versions']['scikit-learn']}  metrics {json.dumps(meta['metrics'])}"
         )
-    click.echo("input schema (newest version):")
-    for feature in versions[-1].schema.features:
-        extra = f" one of {feature.categories}" if feature.categories else ""
+    shown = next((v for v in versions if v.version == aliases.get(PRODUCTION)), versions[-1])
+    which = "production" if shown.version == aliases.get(PRODUCTION) else "newest, none in production"
+    click.echo(f"input schema of version {shown.version} ({which}):")
+    for feature in shown.schema.features:
+        extra = ""
+        if feature.categories:
+            others = "refused" if feature.unknown_categories == "error" else "scored with a warning"
+            extra = f" one of {feature.categories} (others {others})"
         click.echo(f"  {feature.name}: {feature.dtype}{extra}{' (nullable)' if feature.nullable else ''}")
 
 

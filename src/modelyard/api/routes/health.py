@@ -2,33 +2,45 @@
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS
 from rq import Worker
 
 from modelyard import queue
 from modelyard.api.deps import Authorized, MetricsDep, QueueDep, SettingsDep, StoreDep
+from modelyard.api.errors import documented
+from modelyard.api.schemas import Health, Readiness
+from modelyard.errors import Unauthorized
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=Health)
 def healthz() -> dict[str, str]:
+    """The process is alive. Never needs the API key."""
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "A production model is not served yet"}},
+)
 def readyz(store: StoreDep, connection: QueueDep, settings: SettingsDep) -> JSONResponse:
     """Ready when every production model serves. The queue's state is reported, but a queue that
-    cannot be reached does not make the API unready: real-time predictions go on without it."""
+    cannot be reached does not make the API unready: real-time predictions go on without it.
+    Never needs the API key."""
     ready, models = store.readiness()
-    body = {
-        "status": "ready" if ready else "not_ready",
-        "models": models,
-        "queue": _queue_state(connection, settings),
-    }
-    return JSONResponse(body, status_code=200 if ready else 503)
+    body = Readiness.model_validate(
+        {
+            "status": "ready" if ready else "not_ready",
+            "models": models,
+            "queue": _queue_state(connection, settings),
+        }
+    )
+    return JSONResponse(body.model_dump(exclude_unset=True), status_code=200 if ready else 503)
 
 
 def _queue_state(connection: QueueDep, settings: SettingsDep) -> dict[str, Any]:
@@ -39,6 +51,21 @@ def _queue_state(connection: QueueDep, settings: SettingsDep) -> dict[str, Any]:
     return {"status": "ok", "workers": workers}
 
 
-@router.get("/metrics", dependencies=[Authorized])
-def metrics(api_metrics: MetricsDep) -> Response:
-    return Response(api_metrics.render(), media_type=CONTENT_TYPE_LATEST)
+TEXT = {"schema": {"type": "string"}}
+
+
+@router.get(
+    "/metrics",
+    dependencies=[Authorized],
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition, or OpenMetrics when the Accept header asks",
+            "content": {CONTENT_TYPE_LATEST: TEXT, OPENMETRICS: TEXT},
+        },
+        **documented(Unauthorized),
+    },
+)
+def metrics(request: Request, api_metrics: MetricsDep) -> Response:
+    body, content_type = api_metrics.render(request.headers.get("accept", ""))
+    return Response(body, media_type=content_type)

@@ -15,15 +15,58 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from modelyard import job_records, jobs
-from modelyard.api.body import documented, parse_body
+from modelyard.api.body import json_body, parse_body
 from modelyard.api.deps import Authorized, QueueDep, SettingsDep
-from modelyard.api.schemas import JobCreate
+from modelyard.api.errors import documented
+from modelyard.api.schemas import JobCreate, JobList, JobRecord
 from modelyard.config import Settings
-from modelyard.errors import JobNotFinished, ModelyardError, NotFound
+from modelyard.errors import (
+    AliasNotFound,
+    ArtifactRefused,
+    InputNotFound,
+    InvalidPath,
+    InvalidRequest,
+    JobAlreadyEnded,
+    JobNotFinished,
+    JobNotFound,
+    MalformedJSON,
+    ModelNotFound,
+    ModelyardError,
+    NotFound,
+    OutputExists,
+    PayloadTooLarge,
+    QueueUnavailable,
+    Unauthorized,
+    UnsupportedFormat,
+    VersionNotFound,
+)
 from modelyard.formats import FORMATS, detect_format
 from modelyard.fsutil import atomic_path
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Authorized])
+router = APIRouter(
+    prefix="/v1/jobs",
+    tags=["jobs"],
+    dependencies=[Authorized],
+    responses=documented(Unauthorized, QueueUnavailable, InvalidRequest),
+)
+SUBMIT_ERRORS = (
+    ModelNotFound,
+    VersionNotFound,
+    AliasNotFound,
+    ArtifactRefused,
+    OutputExists,
+    PayloadTooLarge,
+    UnsupportedFormat,
+    InvalidRequest,
+    InvalidPath,
+    InputNotFound,
+)
+FILES = {
+    200: {
+        "content": {media: {"schema": {"type": "string", "format": "binary"}} for media in FORMATS.values()}
+    },
+    **documented(JobNotFound, NotFound, JobNotFinished),
+}
 UPLOADS = "uploads"
 
 
@@ -32,7 +75,13 @@ def _accepted(response: Response, record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-@router.post("", status_code=202, openapi_extra=documented(JobCreate))
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobRecord,
+    openapi_extra=json_body(JobCreate),
+    responses=documented(*SUBMIT_ERRORS, MalformedJSON),
+)
 async def create_job(
     request: Request, response: Response, settings: SettingsDep, connection: QueueDep
 ) -> dict[str, Any]:
@@ -46,7 +95,7 @@ def _submit(body: JobCreate, settings: Settings, connection: redis.Redis) -> dic
     return job_records.view(connection, job.id)
 
 
-@router.post("/upload", status_code=202)
+@router.post("/upload", status_code=202, response_model=JobRecord, responses=documented(*SUBMIT_ERRORS))
 def upload_job(
     response: Response,
     settings: SettingsDep,
@@ -78,7 +127,7 @@ def upload_job(
     return _accepted(response, job_records.view(connection, job.id))
 
 
-@router.get("")
+@router.get("", response_model=JobList, responses=documented(InvalidRequest))
 def list_jobs(
     connection: QueueDep,
     status: Annotated[Literal["queued", "started", "finished", "failed", "canceled"] | None, Query()] = None,
@@ -88,12 +137,12 @@ def list_jobs(
     return {"jobs": job_records.list_views(connection, status, limit)}
 
 
-@router.get("/{job_id}")
+@router.get("/{job_id}", response_model=JobRecord, responses=documented(JobNotFound))
 def get_job(job_id: str, connection: QueueDep) -> dict[str, Any]:
     return job_records.view(connection, job_id)
 
 
-@router.delete("/{job_id}")
+@router.delete("/{job_id}", response_model=JobRecord, responses=documented(JobNotFound, JobAlreadyEnded))
 def cancel_job(job_id: str, connection: QueueDep, settings: SettingsDep) -> dict[str, Any]:
     """Cancel a queued or running job; a running one stops at its next chunk, leaving no output."""
     record = job_records.cancel(connection, job_id)
@@ -102,13 +151,13 @@ def cancel_job(job_id: str, connection: QueueDep, settings: SettingsDep) -> dict
     return record
 
 
-@router.get("/{job_id}/result", response_class=FileResponse)
+@router.get("/{job_id}/result", response_class=FileResponse, responses=FILES)
 def job_result(job_id: str, connection: QueueDep, settings: SettingsDep) -> FileResponse:
     record = job_records.view(connection, job_id)
     return _download(record, record["output"], FORMATS[record["format"]], settings.data_dir)
 
 
-@router.get("/{job_id}/errors", response_class=FileResponse)
+@router.get("/{job_id}/errors", response_class=FileResponse, responses=FILES)
 def job_errors(job_id: str, connection: QueueDep, settings: SettingsDep) -> FileResponse:
     """The rows that failed validation, one JSON object per line (empty when there were none)."""
     record = job_records.view(connection, job_id)

@@ -5,12 +5,21 @@ from typing import Any
 from fastapi import APIRouter
 
 from modelyard.api.deps import Authorized, StoreDep
+from modelyard.api.errors import documented
+from modelyard.api.schemas import ModelDetail, ModelList
+from modelyard.errors import ArtifactRefused, InvalidRequest, ModelNotFound, Unauthorized
 
-router = APIRouter(prefix="/v1/models", tags=["models"], dependencies=[Authorized])
+router = APIRouter(
+    prefix="/v1/models",
+    tags=["models"],
+    dependencies=[Authorized],
+    responses=documented(Unauthorized, InvalidRequest),
+)
 
 
-@router.get("")
+@router.get("", response_model=ModelList)
 def list_models(store: StoreDep) -> dict[str, Any]:
+    """Registered models: versions, aliases, the version being served."""
     registry = store.registry
     models = []
     for name in registry.model_names():
@@ -26,8 +35,9 @@ def list_models(store: StoreDep) -> dict[str, Any]:
     return {"models": models}
 
 
-@router.get("/{name}")
+@router.get("/{name}", response_model=ModelDetail, responses=documented(ModelNotFound, ArtifactRefused))
 def show_model(name: str, store: StoreDep) -> dict[str, Any]:
+    """One model: aliases, every version's metadata, and the input schema of the version served."""
     registry = store.registry
     versions = registry.versions(name)
     serving = store.production.get(name)

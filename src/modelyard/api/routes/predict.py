@@ -14,14 +14,34 @@ from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from modelyard.api.body import documented, parse_body
+from modelyard.api.body import json_body, parse_body
 from modelyard.api.deps import Authorized, MetricsDep, SettingsDep, StoreDep
+from modelyard.api.errors import documented
 from modelyard.api.metrics import PredictionTrack
 from modelyard.api.schemas import PredictRequest, PredictResponse
 from modelyard.cache import ModelCache
-from modelyard.errors import PayloadTooLarge
+from modelyard.errors import (
+    AliasNotFound,
+    AliasUnreadable,
+    ArtifactRefused,
+    ArtifactTampered,
+    BadRequest,
+    InvalidInput,
+    InvalidRequest,
+    MalformedJSON,
+    ModelNotFound,
+    ModelNotReady,
+    PayloadTooLarge,
+    PredictionFailed,
+    Unauthorized,
+    UnparseableFile,
+    UnsupportedFormat,
+    VersionMismatch,
+    VersionNotFound,
+)
 from modelyard.formats import FORMATS, detect_format
 from modelyard.logs import request_id
+from modelyard.schema import InputSchema
 from modelyard.scoring import LoadedModel, Scores, refuse_clashes, score, with_predictions
 from modelyard.tabular import Table, read_table, write_table
 
@@ -33,10 +53,29 @@ AliasQuery = Annotated[
 
 
 # The body is read by hand so that it is JSON whatever Content-Type claims (`curl -d` says form).
+SCORING_ERRORS = (
+    Unauthorized,
+    BadRequest,
+    ModelNotFound,
+    VersionNotFound,
+    AliasNotFound,
+    PayloadTooLarge,
+    InvalidRequest,
+    InvalidInput,
+    PredictionFailed,
+    ModelNotReady,
+    ArtifactRefused,
+    ArtifactTampered,
+    VersionMismatch,
+    AliasUnreadable,
+)
+
+
 @router.post(
     "/{name}/predict",
     response_model=PredictResponse,
-    openapi_extra=documented(PredictRequest),
+    openapi_extra=json_body(PredictRequest),
+    responses=documented(*SCORING_ERRORS, MalformedJSON),
 )
 async def predict(
     name: str,
@@ -60,7 +99,28 @@ async def predict(
     return JSONResponse(content)
 
 
-def _instances(raw: bytes, limit: int) -> list[dict[str, Any]]:
+def as_records(instances: list[dict[str, Any] | list[Any]], schema: InputSchema) -> list[dict[str, Any]]:
+    """Arrays of values become records, for a model fitted without feature names."""
+    if all(isinstance(instance, dict) for instance in instances):
+        return instances  # type: ignore[return-value]
+    rows = [row for row, instance in enumerate(instances) if isinstance(instance, list)]
+    if not schema.generated_names:
+        raise InvalidRequest(
+            f"record {rows[0]} is an array, but this model's features have names: send objects, "
+            f"e.g. {json.dumps(schema.example_row())[:200]}",
+            [{"row": row, "code": "array_record"} for row in rows[:100]],
+        )
+    wrong = [row for row in rows if len(instances[row]) != len(schema.names)]
+    if wrong:
+        raise InvalidRequest(
+            f"record {wrong[0]} has {len(instances[wrong[0]])} values; this model takes "
+            f"{len(schema.names)} ({', '.join(schema.names)})",
+            [{"row": row, "code": "wrong_length"} for row in wrong[:100]],
+        )
+    return [dict(zip(schema.names, i, strict=True)) if isinstance(i, list) else i for i in instances]
+
+
+def _instances(raw: bytes, limit: int) -> list[dict[str, Any] | list[Any]]:
     instances = parse_body(raw, PredictRequest).instances
     if len(instances) > limit:
         raise PayloadTooLarge(
@@ -82,7 +142,7 @@ def _score_json(
     instances = _instances(raw, limit)
     model = store.get(name, version, alias)
     track.serving(model.name, model.version)
-    scores = score(model, Table.from_records(instances))
+    scores = score(model, Table.from_records(as_records(instances, model.schema)))
     track.rows = len(scores)
     return model, scores
 
@@ -90,7 +150,15 @@ def _score_json(
 @router.post(
     "/{name}/predict-file",
     response_class=Response,
-    responses={200: {"description": "The uploaded file, in its own format, with prediction columns"}},
+    responses={
+        200: {
+            "description": "The uploaded file, in its own format, with prediction columns",
+            "content": {
+                media: {"schema": {"type": "string", "format": "binary"}} for media in FORMATS.values()
+            },
+        },
+        **documented(*SCORING_ERRORS, UnsupportedFormat, UnparseableFile),
+    },
 )
 def predict_file(
     name: str,

@@ -7,11 +7,26 @@ from fastapi import APIRouter, Query
 
 from modelyard import queue, schedule_runs, scheduler
 from modelyard.api.deps import Authorized, QueueDep, SettingsDep
+from modelyard.api.errors import documented
+from modelyard.api.schemas import RunList, RunRecord, ScheduleList
+from modelyard.errors import (
+    InvalidRequest,
+    OutputExists,
+    QueueUnavailable,
+    ScheduleNotFound,
+    Unauthorized,
+    UnsupportedFormat,
+)
 
-router = APIRouter(prefix="/v1/schedules", tags=["schedules"], dependencies=[Authorized])
+router = APIRouter(
+    prefix="/v1/schedules",
+    tags=["schedules"],
+    dependencies=[Authorized],
+    responses=documented(Unauthorized, QueueUnavailable, InvalidRequest),
+)
 
 
-@router.get("")
+@router.get("", response_model=ScheduleList)
 def list_schedules(connection: QueueDep) -> dict[str, Any]:
     """Every schedule with its next run and its last run (slot, start, files, job ids, status)."""
     now = datetime.now(UTC)
@@ -32,7 +47,7 @@ def list_schedules(connection: QueueDep) -> dict[str, Any]:
     }
 
 
-@router.get("/{name}/runs")
+@router.get("/{name}/runs", response_model=RunList, responses=documented(ScheduleNotFound, InvalidRequest))
 def list_runs(
     name: str, connection: QueueDep, limit: Annotated[int, Query(ge=1, le=100)] = 20
 ) -> dict[str, Any]:
@@ -41,7 +56,12 @@ def list_runs(
     return {"runs": schedule_runs.runs(connection, name, limit)}
 
 
-@router.post("/{name}/run", status_code=202)
+@router.post(
+    "/{name}/run",
+    status_code=202,
+    response_model=RunRecord,
+    responses=documented(ScheduleNotFound, InvalidRequest, OutputExists, UnsupportedFormat),
+)
 def run_schedule(
     name: str,
     connection: QueueDep,
