@@ -42,13 +42,20 @@ def unpickle(data: bytes) -> tuple[Any, str | None]:
 
 def describe(estimator: Any) -> dict[str, Any]:
     """What the registry records about a fitted estimator, besides the file itself."""
-    if is_classifier(estimator):
-        task = "classification"
-    elif is_regressor(estimator):
-        task = "regression"
-    else:
+    kind = type(estimator).__name__
+    try:
+        task = (
+            "classification"
+            if is_classifier(estimator)
+            else "regression"
+            if is_regressor(estimator)
+            else None
+        )
+    except Exception:  # not a scikit-learn object at all: it has no estimator tags
+        task = None
+    if task is None or not hasattr(estimator, "predict"):
         raise RegistryError(
-            f"{type(estimator).__name__} is neither a classifier nor a regressor; "
+            f"{kind} is neither a classifier nor a regressor; "
             "modelyard serves fitted scikit-learn classifiers, regressors and pipelines ending in one"
         )
     classes = getattr(estimator, "classes_", None)

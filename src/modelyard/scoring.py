@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.pipeline import Pipeline
@@ -58,8 +59,8 @@ def _json_list(values: np.ndarray) -> list[Any]:
     if values.dtype.kind == "f" and not np.isfinite(values).all():
         safe = values.astype(object)
         safe[~np.isfinite(values)] = None
-        return safe.tolist()
-    return values.tolist()
+        return list(safe.tolist())
+    return list(values.tolist())
 
 
 def score(model: LoadedModel, table: Table) -> Scores:
@@ -75,10 +76,33 @@ def predict(model: LoadedModel, features: Any) -> tuple[np.ndarray, np.ndarray |
         features = features.to_numpy()  # fitted without names: pass a bare array, as it was fitted
     try:
         return _predict(model.estimator, features, model.has_probabilities)
+    except ValueError as exc:
+        if "too large for dtype" not in str(exc) and "contains infinity" not in str(exc):
+            raise PredictionFailed(
+                f"model {model.name!r} version {model.version} failed on valid input: ValueError: {exc}"
+            ) from exc
+        # finite numbers, but beyond the float32 range that trees (and others) compute in
+        raise InvalidInput(
+            f"model {model.name!r} cannot take values this large (it computes in float32, up to "
+            "±3.4e38, once its pipeline has transformed them)",
+            _too_large(features),
+        ) from exc
     except Exception as exc:
         raise PredictionFailed(
             f"model {model.name!r} version {model.version} failed on valid input: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def _too_large(features: Any) -> list[dict[str, Any]]:
+    """Where values beyond float32 are, when they are in the input itself."""
+    frame = pd.DataFrame(features)
+    numbers = frame.select_dtypes("number")
+    where = np.argwhere(np.abs(numbers.to_numpy(dtype=float)) > np.finfo(np.float32).max)
+    found = [
+        {"row": int(frame.index[r]), "field": str(numbers.columns[c]), "code": "out_of_range"}
+        for r, c in where
+    ]
+    return found[:100] or [{"row": None, "field": None, "code": "out_of_range"}]
 
 
 def _predict(estimator: Any, features: Any, with_probabilities: bool) -> tuple[np.ndarray, np.ndarray | None]:

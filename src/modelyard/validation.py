@@ -152,6 +152,7 @@ def _column(
         problems.append(
             Finding(feature.name, "wrong_type", f"expected {expected}", np.flatnonzero(wrong), values, True)
         )
+
     if not feature.nullable and (nulls & ~absent).any():
         problems.append(
             Finding(

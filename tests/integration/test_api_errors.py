@@ -70,10 +70,12 @@ def test_missing_feature(server: ApiServer) -> None:
 def test_wrong_type(server: ApiServer) -> None:
     records = factories.records(3)
     records[1]["income"] = "lots"
-    details = error(predict(server, records), 422, "invalid_input")["details"]
-    assert [(d["row"], d["field"], d["code"], d["value"]) for d in details] == [
+    found = error(predict(server, records), 422, "invalid_input")
+    assert [(d["row"], d["field"], d["code"], d["value"]) for d in found["details"]] == [
         (1, "income", "wrong_type", "lots")
     ]
+    assert found["details"][0]["message"] == "expected a finite number, got a string ('lots')"
+    assert "got a string" in found["message"]
 
 
 def test_null_without_imputer(server: ApiServer) -> None:
@@ -139,6 +141,18 @@ def test_body_that_is_not_the_contract(server: ApiServer) -> None:
     assert found["details"][0]["field"] == "instances"
     error(predict(server, [1, 2]), 422, "invalid_request")
     error(predict(server, []), 422, "invalid_request")
+    bare = error(server.client.post("/v1/models/churn/predict", json=[{"age": 1}]), 422, "invalid_request")
+    assert bare["message"] == 'the request body must be a JSON object with "instances", not an array'
+    assert "PredictRequest" not in json.dumps(bare)
+    arrays = error(predict(server, [[40, 50.0, "red"]]), 422, "invalid_request")
+    assert "this model's features have names: send objects" in arrays["message"]
+
+
+def test_numbers_beyond_float32_are_refused_not_a_crash(server: ApiServer) -> None:
+    records = factories.records(2)
+    records[1]["income"] = 1e200
+    details = error(predict(server, records), 422, "invalid_input")["details"]
+    assert [(d["row"], d["field"], d["code"]) for d in details] == [(1, "income", "out_of_range")]
 
 
 def test_unknown_model_and_version(server: ApiServer) -> None:

@@ -91,6 +91,10 @@ def test_regressor_without_feature_names(served) -> None:
     body = server.client.post("/v1/models/price/predict", json={"instances": instances}).json()
     assert body["predictions"] == estimator(registry, "price", 1).predict(np.array(rows)).tolist()
     assert "probabilities" not in body and "classes" not in body
+    as_arrays = server.client.post("/v1/models/price/predict", json={"instances": [rows[0], instances[1]]})
+    assert as_arrays.json()["predictions"] == body["predictions"]  # arrays in feature order, or records
+    short = server.client.post("/v1/models/price/predict", json={"instances": [[1.0, 2.0]]})
+    assert short.status_code == 422 and "has 2 values; this model takes 3 (x0, x1, x2)" in short.text
 
 
 def test_unsafe_request_ids_are_replaced(served) -> None:

@@ -1,7 +1,14 @@
 """The modelyard command line, run as a user runs it: a separate process."""
 
 import json
+import os
+import pickle
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
+from sklearn.preprocessing import StandardScaler
 
 from tests import factories
 from tests.server import run_cli
@@ -59,3 +66,54 @@ def test_corrupt_alias_is_reported_not_a_traceback(tmp_path: Path) -> None:
     assert "production=1" in result.stdout and "staging" not in result.stdout
     assert "staging.json cannot be read" in result.stderr and "Traceback" not in result.stderr
     assert "modelyard models promote churn VERSION --alias staging" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (pickle.dumps({"not": "a model"}), "dict is neither a classifier nor a regressor"),
+        (None, "StandardScaler is neither a classifier nor a regressor"),
+        (b"\x00garbage bytes, not a pickle", "cannot be loaded"),
+        ("truncated", "cannot be loaded"),
+    ],
+)
+def test_registering_what_is_not_a_fitted_model_is_one_clear_line(tmp_path: Path, content, why) -> None:
+    path = tmp_path / "thing.pkl"
+    if content is None:
+        factories.save(StandardScaler().fit([[1.0], [2.0]]), path)
+    elif content == "truncated":
+        whole = factories.save(factories.classifier(), tmp_path / "whole.pkl").read_bytes()
+        path.write_bytes(whole[: len(whole) // 2])
+    else:
+        path.write_bytes(content)
+    result = run_cli(tmp_path, "models", "register", str(path), "--name", "m", check=False)
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ") and why in result.stderr
+
+
+def test_first_hour_messages(tmp_path: Path) -> None:
+    """Generated feature names are announced; models show says what production takes; a relative
+    model folder is shown as the absolute one it is."""
+    unnamed = factories.save(factories.array_regressor(), tmp_path / "unnamed.joblib")
+    out = run_cli(tmp_path, "models", "register", str(unnamed), "--name", "price", "--promote").stdout
+    assert "fitted without feature names: its inputs are called x0, x1, x2" in out
+
+    strict = factories.save(factories.classifier(handle_unknown="error"), tmp_path / "strict.joblib")
+    loose = factories.save(factories.classifier(seed=4), tmp_path / "loose.joblib")
+    run_cli(tmp_path, "models", "register", str(strict), "--name", "churn", "--promote")
+    run_cli(tmp_path, "models", "register", str(loose), "--name", "churn")
+    shown = run_cli(tmp_path, "models", "show", "churn").stdout
+    assert "input schema of version 1 (production)" in shown
+    assert "color: string one of ['blue', 'green', 'red'] (others refused)" in shown
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    listed = subprocess.run(
+        [sys.executable, "-m", "modelyard", "models", "list"],
+        cwd=elsewhere,
+        env={**os.environ, "MODELYARD_MODEL_DIR": "models"},
+        capture_output=True,
+        text=True,
+    )
+    assert listed.stdout.strip() == f"no models registered in {elsewhere / 'models'}"

@@ -38,6 +38,7 @@ def install(app: FastAPI, store: ModelCache) -> None:
             document = copy.deepcopy(fixed)
             for name in sorted(served):
                 _add_model(document, served[name])
+            _name_examples(document, sorted(served))
             built.clear()
             built[key] = document
         return built[key]
@@ -75,6 +76,17 @@ def _add_model(document: dict[str, Any], model: LoadedModel) -> None:
         },
     }
     document["paths"][f"/v1/models/{model.name}/predict"] = {"post": operation}
+
+
+def _name_examples(document: dict[str, Any], names: list[str]) -> None:
+    """The models served, as examples of the {name} of the model endpoints."""
+    for path, operations in document["paths"].items():
+        if not path.startswith("/v1/models/{name}"):
+            continue
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["name"] == "name" and names:
+                    parameter["schema"]["examples"] = names
 
 
 def record_schema(schema: InputSchema, description: str) -> dict[str, Any]:

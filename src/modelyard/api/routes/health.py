@@ -4,8 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS
+from prometheus_client.exposition import choose_encoder
 from rq import Worker
 
 from modelyard import queue
@@ -52,6 +51,8 @@ def _queue_state(connection: QueueDep, settings: SettingsDep) -> dict[str, Any]:
 
 
 TEXT = {"schema": {"type": "string"}}
+PROMETHEUS_TEXT = choose_encoder("")[1]
+OPENMETRICS = choose_encoder("application/openmetrics-text; version=1.0.0")[1]
 
 
 @router.get(
@@ -61,7 +62,7 @@ TEXT = {"schema": {"type": "string"}}
     responses={
         200: {
             "description": "Prometheus text exposition, or OpenMetrics when the Accept header asks",
-            "content": {CONTENT_TYPE_LATEST: TEXT, OPENMETRICS: TEXT},
+            "content": {PROMETHEUS_TEXT: TEXT, OPENMETRICS: TEXT},
         },
         **documented(Unauthorized),
     },

@@ -47,8 +47,8 @@ router = APIRouter(
     prefix="/v1/jobs",
     tags=["jobs"],
     dependencies=[Authorized],
-    responses=documented(Unauthorized, QueueUnavailable, InvalidRequest),
 )
+COMMON = (Unauthorized, QueueUnavailable, InvalidRequest)
 SUBMIT_ERRORS = (
     ModelNotFound,
     VersionNotFound,
@@ -65,7 +65,7 @@ FILES = {
     200: {
         "content": {media: {"schema": {"type": "string", "format": "binary"}} for media in FORMATS.values()}
     },
-    **documented(JobNotFound, NotFound, JobNotFinished),
+    **documented(*COMMON, JobNotFound, NotFound, JobNotFinished),
 }
 UPLOADS = "uploads"
 
@@ -80,7 +80,7 @@ def _accepted(response: Response, record: dict[str, Any]) -> dict[str, Any]:
     status_code=202,
     response_model=JobRecord,
     openapi_extra=json_body(JobCreate),
-    responses=documented(*SUBMIT_ERRORS, MalformedJSON),
+    responses=documented(*COMMON, *SUBMIT_ERRORS, MalformedJSON),
 )
 async def create_job(
     request: Request, response: Response, settings: SettingsDep, connection: QueueDep
@@ -95,7 +95,9 @@ def _submit(body: JobCreate, settings: Settings, connection: redis.Redis) -> dic
     return job_records.view(connection, job.id)
 
 
-@router.post("/upload", status_code=202, response_model=JobRecord, responses=documented(*SUBMIT_ERRORS))
+@router.post(
+    "/upload", status_code=202, response_model=JobRecord, responses=documented(*COMMON, *SUBMIT_ERRORS)
+)
 def upload_job(
     response: Response,
     settings: SettingsDep,
@@ -127,7 +129,7 @@ def upload_job(
     return _accepted(response, job_records.view(connection, job.id))
 
 
-@router.get("", response_model=JobList, responses=documented(InvalidRequest))
+@router.get("", response_model=JobList, responses=documented(*COMMON))
 def list_jobs(
     connection: QueueDep,
     status: Annotated[Literal["queued", "started", "finished", "failed", "canceled"] | None, Query()] = None,
@@ -137,12 +139,14 @@ def list_jobs(
     return {"jobs": job_records.list_views(connection, status, limit)}
 
 
-@router.get("/{job_id}", response_model=JobRecord, responses=documented(JobNotFound))
+@router.get("/{job_id}", response_model=JobRecord, responses=documented(*COMMON, JobNotFound))
 def get_job(job_id: str, connection: QueueDep) -> dict[str, Any]:
     return job_records.view(connection, job_id)
 
 
-@router.delete("/{job_id}", response_model=JobRecord, responses=documented(JobNotFound, JobAlreadyEnded))
+@router.delete(
+    "/{job_id}", response_model=JobRecord, responses=documented(*COMMON, JobNotFound, JobAlreadyEnded)
+)
 def cancel_job(job_id: str, connection: QueueDep, settings: SettingsDep) -> dict[str, Any]:
     """Cancel a queued or running job; a running one stops at its next chunk, leaving no output."""
     record = job_records.cancel(connection, job_id)

@@ -13,7 +13,7 @@ router = APIRouter(
     prefix="/v1/models",
     tags=["models"],
     dependencies=[Authorized],
-    responses=documented(Unauthorized, InvalidRequest),
+    responses=documented(Unauthorized, InvalidRequest),  # the routes below add no other 401 or 422
 )
 
 
@@ -35,7 +35,11 @@ def list_models(store: StoreDep) -> dict[str, Any]:
     return {"models": models}
 
 
-@router.get("/{name}", response_model=ModelDetail, responses=documented(ModelNotFound, ArtifactRefused))
+@router.get(
+    "/{name}",
+    response_model=ModelDetail,
+    responses=documented(Unauthorized, InvalidRequest, ModelNotFound, ArtifactRefused),
+)
 def show_model(name: str, store: StoreDep) -> dict[str, Any]:
     """One model: aliases, every version's metadata, and the input schema of the version served."""
     registry = store.registry

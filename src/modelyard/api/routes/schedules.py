@@ -22,11 +22,11 @@ router = APIRouter(
     prefix="/v1/schedules",
     tags=["schedules"],
     dependencies=[Authorized],
-    responses=documented(Unauthorized, QueueUnavailable, InvalidRequest),
 )
+COMMON = (Unauthorized, QueueUnavailable, InvalidRequest)
 
 
-@router.get("", response_model=ScheduleList)
+@router.get("", response_model=ScheduleList, responses=documented(*COMMON))
 def list_schedules(connection: QueueDep) -> dict[str, Any]:
     """Every schedule with its next run and its last run (slot, start, files, job ids, status)."""
     now = datetime.now(UTC)
@@ -47,7 +47,7 @@ def list_schedules(connection: QueueDep) -> dict[str, Any]:
     }
 
 
-@router.get("/{name}/runs", response_model=RunList, responses=documented(ScheduleNotFound, InvalidRequest))
+@router.get("/{name}/runs", response_model=RunList, responses=documented(*COMMON, ScheduleNotFound))
 def list_runs(
     name: str, connection: QueueDep, limit: Annotated[int, Query(ge=1, le=100)] = 20
 ) -> dict[str, Any]:
@@ -60,7 +60,7 @@ def list_runs(
     "/{name}/run",
     status_code=202,
     response_model=RunRecord,
-    responses=documented(ScheduleNotFound, InvalidRequest, OutputExists, UnsupportedFormat),
+    responses=documented(*COMMON, ScheduleNotFound, OutputExists, UnsupportedFormat),
 )
 def run_schedule(
     name: str,
