@@ -6,7 +6,7 @@ PORT ?= 8000
 OUT ?= modelyard-bundle.tar.gz
 MODELS ?=
 
-.PHONY: setup up down images images-offline bundle serve test test-fast e2e lint format bench clean
+.PHONY: setup up down images images-offline bundle serve test test-fast e2e fuzz mutation lint format bench clean
 
 setup:
 	@VENV=$(VENV) scripts/bootstrap.sh
@@ -33,8 +33,8 @@ serve: setup
 	$(BIN)/modelyard demo train --if-missing
 	$(BIN)/modelyard serve --host $(HOST) --port $(PORT)
 
-# Everything: unit, integration, and end-to-end through Docker Compose (installed if needed).
-test: setup
+# Everything: lint, then unit, integration, and end-to-end through Docker Compose (installed if needed).
+test: setup lint
 	scripts/docker.sh
 	$(BIN)/pytest
 
@@ -45,6 +45,16 @@ test-fast: setup
 e2e: setup
 	scripts/docker.sh
 	$(BIN)/pytest tests/e2e
+
+# The API's contract fuzzed longer than in `make test` (schemathesis, 200 examples an operation).
+fuzz: setup
+	MODELYARD_FUZZ_EXAMPLES=200 $(BIN)/pytest tests/integration/test_contract.py -k fuzzer -s
+
+# Mutation testing of the core (mutmut, settings in pyproject.toml); the survivors are listed last.
+mutation: setup
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2 || true
+	$(BIN)/mutmut results
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

@@ -1,3 +1,4 @@
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -5,6 +6,11 @@ import pytest
 
 from modelyard.registry import Registry
 from tests.server import ApiServer
+
+if os.environ.get("MUTANT_UNDER_TEST"):  # mutmut: the CLI and servers in subprocesses run the mutant too
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(__file__).resolve().parents[1] / "src"), os.environ.get("PYTHONPATH", "")]
+    )
 
 
 @pytest.fixture

@@ -50,7 +50,7 @@ class ModelVersion:
 
     @property
     def artifact(self) -> Path:
-        return self.path / self.metadata["artifact"]["file"]
+        return self.path / str(self.metadata["artifact"]["file"])
 
     @property
     def schema(self) -> "InputSchema":

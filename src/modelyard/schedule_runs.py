@@ -161,7 +161,7 @@ def _already_scored(marker: Path, path: Path, stat: Any) -> bool:
         return False
     if recorded.get("size") == stat.st_size and recorded.get("mtime") == stat.st_mtime:
         return True  # unchanged since it was scored: no need to read it again
-    return recorded.get("size") == stat.st_size and recorded.get("sha256") == sha256_file(path)
+    return bool(recorded.get("size") == stat.st_size and recorded.get("sha256") == sha256_file(path))
 
 
 def _record(connection: redis.Redis, settings: Settings, record: dict[str, Any]) -> dict[str, Any]:

@@ -182,10 +182,11 @@ def _read(path: Path) -> list[dict[str, Any]]:
         raise ScheduleConfigError(
             f"the schedules file {path} must hold one list, `schedules`, of schedules (see the README)"
         )
-    entries = data.get("schedules", [])
-    for index, entry in enumerate(entries):
+    entries: list[dict[str, Any]] = []
+    for index, entry in enumerate(data.get("schedules", [])):
         if not isinstance(entry, dict):
             raise ScheduleConfigError(f"schedule #{index + 1} in {path} is not a table of fields")
+        entries.append(entry)
     return entries
 
 

@@ -60,10 +60,10 @@ class ModelyardWorker(Worker):
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         if self.horse_pid:  # the horse finishes its chunk, then hands the job back
             os.kill(self.horse_pid, signal.SIGTERM)
-        super().request_stop(signum, frame)
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
 
     def setup_work_horse_signals(self) -> None:
-        super().setup_work_horse_signals()
+        super().setup_work_horse_signals()  # type: ignore[no-untyped-call]
         signal.signal(signal.SIGTERM, lambda signum, frame: jobs.request_stop())
 
     def handle_exception(self, job: Job, *exc_info: Any) -> None:
