@@ -10,7 +10,7 @@ import numpy as np
 import sklearn
 
 from modelyard.artifacts import set_n_jobs, unpickle
-from modelyard.errors import ArtifactRefused, ArtifactTampered, VersionMismatch
+from modelyard.errors import ArtifactRefused, ArtifactTampered, ModelyardError, VersionMismatch
 from modelyard.registry import ModelVersion
 from modelyard.scoring import LoadedModel, score
 from modelyard.tabular import Table
@@ -84,11 +84,17 @@ def load(
             schema=model_version.schema,
             metadata=model_version.metadata,
         )
-        _warm(model)
     except Exception as exc:
         raise ArtifactRefused(f"{label} failed to load: {type(exc).__name__}: {exc}") from exc
+    _warm(model, label)
     return model
 
 
-def _warm(model: LoadedModel) -> None:
-    score(model, Table.from_records([model.schema.example_row()]))
+def _warm(model: LoadedModel, label: str) -> None:
+    """One prediction before serving: pays the first call's costs and finds a model that cannot predict."""
+    try:
+        score(model, Table.from_records([model.schema.example_row()]))
+    except ModelyardError as exc:
+        raise ArtifactRefused(
+            f"{label} loads but fails to score a valid example record, so it is not served: {exc.message}"
+        ) from exc

@@ -99,7 +99,10 @@ class Registry:
         try:
             estimator, saved_with = unpickle(data)
         except Exception as exc:
-            raise RegistryError(f"{artifact}: cannot be loaded ({type(exc).__name__}: {exc})") from exc
+            raise RegistryError(
+                f"{artifact}: cannot be loaded ({type(exc).__name__}: {exc}); is the file complete, "
+                "and written by joblib.dump or pickle.dump?"
+            ) from exc
         metadata = {
             "name": name,
             "created_at": datetime.now(UTC).isoformat(),

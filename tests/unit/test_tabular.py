@@ -8,7 +8,18 @@ import pytest
 
 from modelyard.errors import UnparseableFile, UnsupportedFormat
 from modelyard.formats import detect_format
-from modelyard.tabular import TableWriter, read_chunks, read_table, write_table
+from modelyard.tabular import (
+    TableWriter,
+    csv_header,
+    csv_rows,
+    jsonl_rows,
+    parquet_file,
+    parquet_rows,
+    read_chunks,
+    read_table,
+    records_to_arrow,
+    write_table,
+)
 from tests import factories
 
 
@@ -35,10 +46,13 @@ def test_unknown_format_says_how_to_fix() -> None:
 def test_round_trip(fmt: str) -> None:
     data = factories.frame(5)
     table = read_table(write_table(data, fmt), fmt)
-    assert list(table.frame.columns) == list(data.columns)
-    assert len(table.frame) == 5
     assert table.text_values == (fmt == "csv")
-    assert (table.records is not None) == (fmt == "jsonl")
+    if fmt == "csv":  # CSV is text: the values come back as written, parsed later against the schema
+        pd.testing.assert_frame_equal(table.frame.astype(object), data.astype(str).astype(object))
+    else:
+        pd.testing.assert_frame_equal(table.frame, data, check_dtype=False)
+        assert table.frame["age"].dtype == "int64" and table.frame["income"].dtype == "float64"
+    assert table.records == (data.to_dict("records") if fmt == "jsonl" else None)
 
 
 def test_csv_parse_error_names_the_line() -> None:
@@ -149,3 +163,124 @@ def test_plain_csv_output_is_not_quoted() -> None:
     assert written == "id,n\na,1\nb,2\n"
     quoted = write_table(pa.table({"id": ['say "hi"', "b"]}), "csv").decode()
     assert quoted == 'id\n"say ""hi"""\n"b"\n'
+
+
+def test_csv_header_with_bom_quotes_and_crlf() -> None:
+    handle = io.BytesIO(b'\xef\xbb\xbfid,"two\nlines",n\r\n1,a,2\r\n')
+    assert csv_header(handle) == ["id", "two\nlines", "n"]
+    [chunk] = csv_rows(handle, ["id", "two\nlines", "n"], chunk_rows=10, start_row=0)
+    assert chunk.table.frame.to_dict("records") == [{"id": "1", "two\nlines": "a", "n": "2"}]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the CSV file is empty: it has no header line of column names"),
+        (b"\r\n1,2\n", "the CSV file is empty: it has no header line of column names"),
+        (b"\xffid,n\n", "the CSV file is not UTF-8 text: 'utf-8' codec can't decode byte 0xff"),
+    ],
+)
+def test_csv_header_errors(content: bytes, message: str) -> None:
+    with pytest.raises(UnparseableFile) as caught:
+        csv_header(io.BytesIO(content))
+    assert caught.value.message.startswith(message)
+
+
+def test_an_unclosed_quote_in_the_header_reads_to_the_end() -> None:
+    assert csv_header(io.BytesIO(b'id,"open\nstill open\n')) == ["id", "open\nstill open"]
+
+
+def test_csv_rows_from_the_middle_of_a_file() -> None:
+    head = b"id,n\n" + b"".join(b"%d,%d\n" % (i, i) for i in range(5))
+    tail = b"".join(b"%d,%d\n" % (i, i) for i in range(5, 12)).replace(b"8,8\n", b"8\n")
+    handle = io.BytesIO(head + tail)
+    handle.seek(len(head))  # a part of the file, as a worker reads it, its first row being row 5
+    chunks = list(csv_rows(handle, ["id", "n"], chunk_rows=3, start_row=5))
+    assert [c.rows.tolist() for c in chunks] == [[5, 6, 7], [9, 10, 11]]
+    assert [c.table.frame["id"].tolist() for c in chunks] == [["5", "6", "7"], ["9", "10", "11"]]
+    assert [[(m.row, m.text) for m in c.malformed] for c in chunks] == [[], [(8, "8")]]
+    progress = [c.progress for c in chunks]
+    assert progress == sorted(progress) and progress[-1] == 1.0 and all(0 < p <= 1 for p in progress)
+
+
+def test_a_malformed_last_row_gets_a_chunk_of_its_own() -> None:
+    chunks = list(read_chunks(io.BytesIO(b"a,b\n1,2\n3\n"), "csv", chunk_rows=1))
+    assert [c.rows.tolist() for c in chunks] == [[0], []]
+    assert [[m.row for m in c.malformed] for c in chunks] == [[], [1]]
+
+
+def test_parquet_row_groups_of_a_part() -> None:
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"n": list(range(25))}), buffer, row_group_size=10)
+    chunks = list(parquet_rows(parquet_file(buffer), [1, 2], chunk_rows=4, start_row=10))
+    assert [c.rows.tolist() for c in chunks] == [
+        [10, 11, 12, 13],
+        [14, 15, 16, 17],
+        [18, 19, 20, 21],
+        [22, 23, 24],
+    ]
+    assert [c.table.frame["n"].tolist() for c in chunks][-1] == [22, 23, 24]
+    assert [c.progress for c in chunks] == [4 / 15, 8 / 15, 12 / 15, 1.0]
+    assert {c.rows_total for c in chunks} == {15}
+    [empty] = parquet_rows(parquet_file(buffer), [], chunk_rows=4, start_row=0)
+    assert empty.rows.tolist() == [] and empty.table.arrow.column_names == ["n"] and empty.progress == 1.0
+
+
+def test_not_a_parquet_file() -> None:
+    with pytest.raises(UnparseableFile) as caught:
+        parquet_file(io.BytesIO(b"PAR1 but not really"))
+    assert caught.value.message.startswith("the Parquet file cannot be read: ")
+
+
+def test_jsonl_rows_of_a_part_stop_at_its_byte_limit() -> None:
+    lines = [b'{"n": %d}\n' % i for i in range(10)]
+    handle = io.BytesIO(b"".join(lines))
+    handle.seek(len(b"".join(lines[:2])))
+    limit = len(b"".join(lines[2:6]))
+    chunks = list(jsonl_rows(handle, chunk_rows=3, start_row=2, limit=limit))
+    assert [c.rows.tolist() for c in chunks] == [[2, 3, 4], [5]]
+    assert [c.table.records for c in chunks][1] == [{"n": 5}]
+    assert chunks[0].progress == len(b"".join(lines[2:5])) / limit and chunks[1].progress == 1.0
+    [empty] = jsonl_rows(io.BytesIO(b""), chunk_rows=3, start_row=0, limit=None)
+    assert empty.rows.tolist() == [] and empty.table.records == []
+
+
+def test_jsonl_line_that_is_not_utf8() -> None:
+    [chunk] = read_chunks(io.BytesIO(b'{"a": "\xff"}\n'), "jsonl", chunk_rows=10)
+    assert [(m.row, m.message) for m in chunk.malformed] == [(0, "not UTF-8 text")]
+
+
+def test_records_with_mixed_types_keep_every_key_and_value() -> None:
+    table = records_to_arrow([{"a": 1, "b": "x"}, {"a": "one", "c": [1, 2]}, {"b": None}])
+    assert table.column_names == ["a", "b", "c"]
+    assert table.to_pydict() == {"a": ["1", '"one"', None], "b": ["x", None, None], "c": [None, [1, 2], None]}
+    assert records_to_arrow([]).num_columns == 0
+
+
+def test_chunks_with_other_columns_are_conformed_to_the_first(tmp_path: Path) -> None:
+    with TableWriter(tmp_path / "out.csv", "csv") as writer:
+        writer.write(pa.table({"id": ["a"], "n": [1]}))
+        writer.write(pa.table({"n": [2], "extra": ["dropped"]}))
+    assert (tmp_path / "out.csv").read_text() == "id,n\na,1\n,2\n"
+    with pytest.raises(UnparseableFile) as caught, TableWriter(tmp_path / "o.parquet", "parquet") as writer:
+        writer.write(pa.table({"n": [1]}))
+        writer.write(pa.table({"n": ["not a number"]}))
+    assert "a column changes type from one part of the file to the next" in caught.value.message
+    assert caught.value.message.endswith("write the output as jsonl, which has no fixed column types")
+
+
+def test_csv_without_a_header_line(tmp_path: Path) -> None:
+    with TableWriter(tmp_path / "part.csv", "csv", header=False) as writer:
+        writer.write(pa.table({"id": ["a"], "n": [1.5]}))
+        writer.write(pa.table({"id": ["b,c"], "n": [2.0]}))
+    assert (tmp_path / "part.csv").read_text() == 'a,1.5\n"b,c",2\n'
+
+
+def test_dataframes_are_written_in_each_format() -> None:
+    data = pd.DataFrame({"id": ["a", "b"], "p": [0.5, float("nan")], "flag": [True, False]})
+    assert write_table(data, "csv").decode() == "id,p,flag\na,0.5,True\nb,,False\n"
+    assert write_table(data, "jsonl").decode() == (
+        '{"id": "a", "p": 0.5, "flag": true}\n{"id": "b", "p": null, "flag": false}\n'
+    )
+    parquet = pq.read_table(io.BytesIO(write_table(data, "parquet")))
+    assert parquet.to_pydict() == {"id": ["a", "b"], "p": [0.5, None], "flag": [True, False]}
