@@ -153,7 +153,7 @@ def test_version_or_alias_not_both(store: ModelCache) -> None:
     store.registry.promote("churn", 2, alias="canary")
     assert store.get("churn", alias="canary").version == 2
     assert store.get("churn", alias="production").version == 1
-    with pytest.raises(BadRequest, match="not both"):
+    with pytest.raises(BadRequest, match=r"^pass either \?version=N or \?alias=NAME, not both$"):
         store.get("churn", version=2, alias="canary")
     with pytest.raises(AliasNotFound, match="staging"):
         store.get("churn", alias="staging")

@@ -162,3 +162,14 @@ def test_output_column_types_are_fixed_by_the_model() -> None:
     out = with_predictions(table, classifier, np.array(["no", "yes"]), np.array([[1, 0], [0, 1]]))
     assert out.schema.types == [pa.int64(), pa.string(), pa.float64(), pa.float64()]
     assert out.column("probability_yes").to_pylist() == [0.0, 1.0]
+
+
+def test_values_that_overflow_only_once_transformed() -> None:
+    data = factories.frame(40)
+    data["income"] = data["income"] * 1e-30  # a tiny scale: 1e10 becomes about 1e40 once scaled
+    model = make_pipeline(StandardScaler(), RandomForestRegressor(n_estimators=3, random_state=0)).fit(
+        data[["age", "income"]], data["age"]
+    )
+    with pytest.raises(InvalidInput) as caught:
+        score(loaded(model), Table.from_records([{"age": 30, "income": 1e10}]))
+    assert caught.value.details == [{"row": None, "field": None, "code": "out_of_range"}]

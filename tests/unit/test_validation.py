@@ -185,3 +185,26 @@ def test_listed_caps_items_and_counts_all() -> None:
         (2, "wrong_type"),
         (0, "missing_value"),
     ]
+
+
+def test_unknown_category_messages() -> None:
+    records = factories.records(2)
+    records[0]["color"] = "purple"
+    [warning] = prepare(Table.from_records(records), SCHEMA).warnings
+    assert warning == {
+        "row": 0,
+        "field": "color",
+        "code": "unknown_category",
+        "value": "purple",
+        "message": "a category the model was not fitted on; scored as the encoder allows",
+    }
+    [problem] = problems(Table.from_records(records), STRICT)
+    assert problem == {
+        "row": 0,
+        "field": "color",
+        "code": "unknown_category",
+        "value": "purple",
+        "message": (
+            "the model's encoder refuses categories it was not fitted on; known: 'blue', 'green', 'red'"
+        ),
+    }
