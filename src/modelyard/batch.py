@@ -139,7 +139,7 @@ def score_chunk(
     features = checked.frame[good] if bad.any() else checked.frame
     passthrough = table.arrow.filter(pa.array(good)) if bad.any() else table.arrow
     if len(features):
-        predictions, probabilities = predict(model, features)
+        predictions, probabilities = predict(model, features, bulk=True)
     else:
         predictions, probabilities = np.empty(0, dtype=object), np.empty((0, len(model.classes or [])))
     count = passthrough.num_rows

@@ -43,6 +43,8 @@ class LoadPolicy:
     """Set on every step that has n_jobs; None keeps what the artifact was saved with."""
     pinned_size: int = 4
     """How many versions besides the production ones stay loaded."""
+    runtime: str = "auto"
+    """MODELYARD_RUNTIME: which runtime computes predictions (see compiled.choose)."""
 
 
 class ModelCache:
@@ -129,7 +131,8 @@ class ModelCache:
 
     def _load(self, name: str, version: int) -> LoadedModel:
         model_version = self.registry.get(name, version)
-        return loading.load(model_version, self.policy.allow_version_mismatch, self.policy.n_jobs)
+        policy = self.policy
+        return loading.load(model_version, policy.allow_version_mismatch, policy.n_jobs, policy.runtime)
 
     def get(self, name: str, version: int | None = None, alias: str | None = None) -> LoadedModel:
         """The production version, or a version pinned by number or by another alias."""

@@ -5,6 +5,7 @@ Compose's, and a key generated there must not reach, say, the test suite's own s
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +40,20 @@ class Settings(BaseSettings):
 
     reload_interval_s: float = Field(default=1.0, gt=0)
     """How often the API checks the registry for a moved production alias."""
+
+    runtime: Literal["auto", "sklearn", "onnx"] = "auto"
+    """What computes predictions: auto takes a version's verified ONNX graph where it has one
+    (`modelyard models compile`), sklearn never does, onnx refuses a version without one."""
+
+    microbatch: bool = True
+    """Score concurrent requests to the same model version together (the scikit-learn runtime)."""
+
+    microbatch_max_rows: int = Field(default=4096, ge=1)
+    """Most rows scored together in one micro-batch; a larger request is scored on its own."""
+
+    microbatch_max_wait_ms: float = Field(default=0.0, ge=0)
+    """How long a micro-batch waits for more requests; 0 takes whatever arrived while the previous
+    batch was scored, which adds no delay to a lone request."""
 
     model_cache_size: int = Field(default=4, ge=1)
     """How many pinned (?version=N) model versions the API keeps loaded besides production."""

@@ -14,6 +14,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from modelyard.compiled import read_report
+from modelyard.compiling import compile_registered
 from modelyard.fsutil import atomic_write_bytes
 from modelyard.registry import Registry
 
@@ -95,6 +97,9 @@ def train(registry: Registry, data_dir: Path, rows: int = 5000) -> DemoResult:
         artifact = Path(tmp) / "churn.joblib"
         joblib.dump(pipeline, artifact)
         version, reused = _register_once(registry, artifact, metrics)
+    model_version = registry.get(MODEL_NAME, version)
+    if read_report(model_version) is None:
+        compile_registered(model_version, x_test)  # verified on the holdout rows
     registry.promote(MODEL_NAME, version)
     return DemoResult(version=version, reused=reused, metrics=metrics, sample_path=write_sample(data_dir))
 

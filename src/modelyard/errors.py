@@ -74,6 +74,10 @@ class JobAlreadyEnded(Conflict):
     code = "job_already_ended"
 
 
+class AlreadyCompiled(Conflict):
+    code = "already_compiled"
+
+
 class PayloadTooLarge(ModelyardError):
     status_code = 413
     code = "payload_too_large"
@@ -139,6 +143,12 @@ class ArtifactTampered(ArtifactRefused):
 
 class VersionMismatch(ArtifactRefused):
     code = "library_version_mismatch"
+
+
+class RuntimeUnavailable(ArtifactRefused):
+    """MODELYARD_RUNTIME=onnx, and this version has no verified compiled runtime."""
+
+    code = "runtime_unavailable"
 
 
 class PredictionFailed(ModelyardError):

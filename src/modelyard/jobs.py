@@ -199,7 +199,12 @@ def model_cache(settings: Settings) -> ModelCache:
     """The worker's loaded models; a forked job inherits what its worker loaded beforehand."""
     global _cache
     if _cache is None:
-        policy = LoadPolicy(settings.allow_version_mismatch, settings.batch_n_jobs, settings.model_cache_size)
+        policy = LoadPolicy(
+            settings.allow_version_mismatch,
+            settings.batch_n_jobs,
+            settings.model_cache_size,
+            settings.runtime,
+        )
         _cache = ModelCache(Registry(settings.model_dir), policy)
     return _cache
 

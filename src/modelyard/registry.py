@@ -99,9 +99,12 @@ class Registry:
         try:
             estimator, saved_with = unpickle(data)
         except Exception as exc:
+            if isinstance(exc, ModuleNotFoundError):
+                hint = f"it needs the module {exc.name!r}, not installed here: install its classes' code"
+            else:
+                hint = "is the file complete, and written by joblib.dump or pickle.dump?"
             raise RegistryError(
-                f"{artifact}: cannot be loaded ({type(exc).__name__}: {exc}); is the file complete, "
-                "and written by joblib.dump or pickle.dump?"
+                f"{artifact}: cannot be loaded ({type(exc).__name__}: {exc}); {hint}"
             ) from exc
         metadata = {
             "name": name,

@@ -1,15 +1,15 @@
 """Pure prediction: a loaded model and validated records in, predictions out. No HTTP, no queues."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
-from sklearn.pipeline import Pipeline
 
 from modelyard.errors import InvalidInput, PredictionFailed
+from modelyard.fastpath import RequestDecoder
+from modelyard.runtimes import Features, Predictions, Runtime, SklearnRuntime, as_frame
 from modelyard.schema import InputSchema
 from modelyard.tabular import Table
 from modelyard.validation import prepare
@@ -22,6 +22,23 @@ class LoadedModel:
     estimator: Any
     schema: InputSchema
     metadata: dict[str, Any]
+    runtime: Runtime | None = None
+    """What scores requests; scikit-learn itself unless a verified compiled runtime was loaded."""
+    bulk: Runtime | None = None
+    """What scores big chunks; the runtime above unless measured slower there."""
+    runtime_reason: str = ""
+    decoder: RequestDecoder = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        runtime = self.runtime or SklearnRuntime(self.estimator, self.has_probabilities)
+        object.__setattr__(self, "runtime", runtime)
+        object.__setattr__(self, "bulk", self.bulk or runtime)
+        object.__setattr__(self, "decoder", RequestDecoder(self.schema))
+
+    def runtime_for(self, bulk: bool) -> Runtime:
+        runtime = self.bulk if bulk else self.runtime
+        assert runtime is not None
+        return runtime
 
     @property
     def classes(self) -> list[Any] | None:
@@ -63,19 +80,18 @@ def _json_list(values: np.ndarray) -> list[Any]:
     return list(values.tolist())
 
 
-def score(model: LoadedModel, table: Table) -> Scores:
+def score(model: LoadedModel, table: Table, bulk: bool = False) -> Scores:
     """Validate every record, then predict; any invalid record refuses the whole table."""
     prepared = prepare(table, model.schema)
-    predictions, probabilities = predict(model, prepared.frame)
+    predictions, probabilities = predict(model, prepared.frame, bulk)
     return Scores(predictions=predictions, probabilities=probabilities, warnings=prepared.warnings)
 
 
-def predict(model: LoadedModel, features: Any) -> tuple[np.ndarray, np.ndarray | None]:
-    """Predictions (and probabilities) for a frame of valid features."""
-    if not hasattr(model.estimator, "feature_names_in_"):
-        features = features.to_numpy()  # fitted without names: pass a bare array, as it was fitted
+def predict(model: LoadedModel, features: Features, bulk: bool = False) -> Predictions:
+    """Predictions (and probabilities) for valid features: a DataFrame, or fastpath.Decoded.
+    `bulk` is for file chunks: the runtime measured faster on big chunks scores them."""
     try:
-        return _predict(model.estimator, features, model.has_probabilities)
+        return model.runtime_for(bulk).predict(features)
     except ValueError as exc:
         if "too large for dtype" not in str(exc) and "contains infinity" not in str(exc):
             raise PredictionFailed(
@@ -85,7 +101,7 @@ def predict(model: LoadedModel, features: Any) -> tuple[np.ndarray, np.ndarray |
         raise InvalidInput(
             f"model {model.name!r} cannot take values this large (it computes in float32, up to "
             "±3.4e38, once its pipeline has transformed them)",
-            _too_large(features),
+            _too_large(as_frame(features)),
         ) from exc
     except Exception as exc:
         raise PredictionFailed(
@@ -103,24 +119,6 @@ def _too_large(features: Any) -> list[dict[str, Any]]:
         for r, c in where
     ]
     return found[:100] or [{"row": None, "field": None, "code": "out_of_range"}]
-
-
-def _predict(estimator: Any, features: Any, with_probabilities: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """predict (and predict_proba) with the same answers as the estimator's own, in less time.
-
-    A pipeline's transformers run once for both calls, as Pipeline.predict would run them. A forest
-    classifier's predict is the argmax of its predict_proba (scikit-learn's own code), so it is
-    derived from the probabilities instead of walking every tree twice.
-    """
-    final = estimator
-    if isinstance(estimator, Pipeline) and len(estimator) > 1:
-        final, features = estimator[-1], estimator[:-1].transform(features)
-    if not with_probabilities:
-        return final.predict(features), None
-    probabilities = final.predict_proba(features)
-    if isinstance(final, RandomForestClassifier | ExtraTreesClassifier) and final.n_outputs_ == 1:
-        return final.classes_.take(np.argmax(probabilities, axis=1), axis=0), probabilities
-    return final.predict(features), probabilities
 
 
 def refuse_clashes(input_columns: list[str], added: list[str]) -> None:

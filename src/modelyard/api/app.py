@@ -9,12 +9,14 @@ from fastapi_offline import FastAPIOffline
 from modelyard import __version__, queue
 from modelyard.api import openapi
 from modelyard.api.errors import install_error_handlers
+from modelyard.api.fastpredict import FastPredictMiddleware
 from modelyard.api.metrics import ApiMetrics
 from modelyard.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from modelyard.api.routes import health, jobs, models, predict, schedules
 from modelyard.cache import LoadPolicy, ModelCache
 from modelyard.config import Settings, get_settings
 from modelyard.logs import configure_logging
+from modelyard.microbatch import MicroBatcher
 from modelyard.registry import Registry
 
 
@@ -41,11 +43,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = ModelCache(
         Registry(settings.model_dir),
         # One request is a few rows: starting threads per call would cost more than it saves.
-        LoadPolicy(settings.allow_version_mismatch, n_jobs=1, pinned_size=settings.model_cache_size),
+        LoadPolicy(settings.allow_version_mismatch, 1, settings.model_cache_size, settings.runtime),
         on_loaded=lambda name, version: metrics.serving_version.labels(name).set(version),
         on_refused=lambda name, code: metrics.load_failures.labels(name, code).inc(),
     )
+    app.state.batcher = (
+        MicroBatcher(
+            settings.microbatch_max_rows,
+            settings.microbatch_max_wait_ms / 1000,
+            on_batch=lambda name, requests: metrics.microbatch.labels(name).observe(requests),
+        )
+        if settings.microbatch
+        else None
+    )
     install_error_handlers(app)
+    app.add_middleware(
+        FastPredictMiddleware,
+        settings=settings,
+        store=app.state.store,
+        metrics=metrics,
+        batcher=app.state.batcher,
+    )
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_upload_bytes,

@@ -13,22 +13,22 @@ from modelyard.config import Settings
 from modelyard.errors import Unauthorized
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_store(request: Request) -> ModelCache:
+async def get_store(request: Request) -> ModelCache:
     store: ModelCache = request.app.state.store
     return store
 
 
-def get_metrics(request: Request) -> ApiMetrics:
+async def get_metrics(request: Request) -> ApiMetrics:
     metrics: ApiMetrics = request.app.state.metrics
     return metrics
 
 
-def get_queue(request: Request) -> redis.Redis:
+async def get_queue(request: Request) -> redis.Redis:
     """The Redis client of the job queue; it connects on first use, so the API starts without it."""
     connection: redis.Redis = request.app.state.redis
     return connection
@@ -45,19 +45,23 @@ BEARER = HTTPBearer(auto_error=False, description="MODELYARD_API_KEY, when the A
 KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="The same key, another header")
 
 
-def require_api_key(
+async def require_api_key(
     settings: SettingsDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
     header: Annotated[str | None, Security(KEY_HEADER)],
 ) -> None:
-    if settings.api_key is None:
-        return
-    expected = settings.api_key.get_secret_value()
-    given = bearer.credentials.strip() if bearer else header or ""
-    if not (given and secrets.compare_digest(given.encode(), expected.encode())):
+    if not key_is_valid(settings, bearer.credentials.strip() if bearer else header or ""):
         raise Unauthorized(
             "this endpoint needs the API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
         )
+
+
+def key_is_valid(settings: Settings, given: str) -> bool:
+    """True when the API has no key, or `given` is it (compared in constant time)."""
+    if settings.api_key is None:
+        return True
+    expected = settings.api_key.get_secret_value()
+    return bool(given) and secrets.compare_digest(given.encode(), expected.encode())
 
 
 Authorized = Depends(require_api_key)

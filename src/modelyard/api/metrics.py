@@ -82,6 +82,14 @@ class ApiMetrics:
             multiprocess_mode="livemax",
         )
 
+        self.microbatch = Histogram(
+            "modelyard_microbatch_requests",
+            "Requests scored together in one micro-batch",
+            ["model"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=self.registry,
+        )
+
     @contextmanager
     def track_prediction(self) -> Iterator[PredictionTrack]:
         track, status, started = PredictionTrack(), "ok", time.perf_counter()

@@ -124,6 +124,21 @@ class ArtifactInfo(BaseModel):
     source: str
 
 
+class RuntimeInfo(BaseModel):
+    """Which runtime computes this version's predictions, and why."""
+
+    serving: Literal["onnx", "sklearn"] | None = Field(
+        description="What scores requests (null: refused under MODELYARD_RUNTIME=onnx)"
+    )
+    bulk: Literal["onnx", "sklearn"] | None = Field(
+        description="What scores big chunks: files, large requests"
+    )
+    reason: str
+    compiled: dict[str, Any] | None = Field(
+        description="The report of `modelyard models compile`: verification, speeds, the graph's SHA-256"
+    )
+
+
 class VersionInfo(BaseModel):
     """What the registry recorded for a version (its metadata.json)."""
 
@@ -141,6 +156,7 @@ class VersionInfo(BaseModel):
     classes: list[Any] | None
     has_predict_proba: bool
     input_schema: InputSchemaInfo
+    runtime: RuntimeInfo
 
 
 class ModelDetail(BaseModel):

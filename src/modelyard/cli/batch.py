@@ -78,7 +78,9 @@ def score_command(
     else:
         target = Path(output or "")
         errors = target.with_name(f"{target.name.removesuffix(target.suffix)}.errors.jsonl")
-    model = loading.load(model_version, settings.allow_version_mismatch, settings.batch_n_jobs)
+    model = loading.load(
+        model_version, settings.allow_version_mismatch, settings.batch_n_jobs, settings.runtime
+    )
     with progress_bar(f"{model_name} v{model.version}") as bar:
         result = score_file(
             model, input_path, source_format, target, errors, fmt, settings.chunk_rows, fail_fast, bar

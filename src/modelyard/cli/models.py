@@ -8,7 +8,7 @@ import click
 
 from modelyard.cli.base import Group, main, open_registry
 from modelyard.config import get_settings
-from modelyard.registry import PRODUCTION
+from modelyard.registry import PRODUCTION, ModelVersion
 
 
 @main.group(cls=Group)
@@ -72,6 +72,12 @@ def _parse_metric(ctx: click.Context, param: click.Parameter, values: tuple[str,
     help="NAME=NUMBER, repeatable: metrics to keep with the version.",
 )
 @click.option("--force-new", is_flag=True, help="A new version even if these bytes are registered already.")
+@click.option(
+    "--sample",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A CSV, Parquet or JSON Lines file of real rows to verify the compiled runtime on.",
+)
+@click.option("--no-compile", is_flag=True, help="Do not compile: the version is served by scikit-learn.")
 def models_register(
     path: Path,
     name: str,
@@ -79,8 +85,11 @@ def models_register(
     description: str | None,
     metrics: dict[str, float],
     force_new: bool,
+    sample: Path | None,
+    no_compile: bool,
 ) -> None:
-    """Copy a fitted model (.joblib, .pkl, .pickle) into the registry as a new version."""
+    """Copy a fitted model (.joblib, .pkl, .pickle) into the registry as a new version, and compile
+    it (ONNX, used only where verified; a model that cannot be converted is served as it is)."""
     registry = open_registry()
     version = registry.register(path, name, description=description, metrics=metrics, force_new=force_new)
     sha = version.metadata["artifact"]["sha256"][:12]
@@ -97,9 +106,52 @@ def models_register(
                 f"it was fitted without feature names: its inputs are called {', '.join(schema.names)}; "
                 "a request may also send each record as an array of values in that order"
             )
+        if not no_compile:
+            _compile(version, sample, again=False)
     if promote:
         registry.promote(name, version.version)
         click.echo(f"promoted {name} version {version.version} to {PRODUCTION}")
+
+
+@models.command("compile")
+@click.argument("name")
+@click.argument("version", type=int, required=False)
+@click.option(
+    "--sample",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A CSV, Parquet or JSON Lines file of real rows to verify the compiled runtime on.",
+)
+@click.option("--again", is_flag=True, help="Compile a version compiled before once more.")
+def models_compile(name: str, version: int | None, sample: Path | None, again: bool) -> None:
+    """Compile VERSION (else every version not compiled yet) to ONNX, verify it against scikit-learn
+    and measure both; the version's folder gains model.onnx and compiled.json (nothing else changes).
+    Run it where the model volume is writable (the admin container)."""
+    from modelyard.compiled import read_report
+
+    registry = open_registry()
+    if version is not None:
+        chosen = [registry.get(name, version)]
+    else:
+        chosen = [v for v in registry.versions(name) if again or read_report(v) is None]
+        if not chosen:
+            click.echo(f"every version of {name} is compiled already (--again compiles them once more)")
+    for model_version in chosen:
+        _compile(model_version, sample, again)
+
+
+def _compile(model_version: ModelVersion, sample: Path | None, again: bool) -> None:
+    from modelyard.compiling import compile_registered
+
+    settings = get_settings()
+    label = f"{model_version.name} version {model_version.version}"
+    click.echo(f"compiling {label} (ONNX, verified against scikit-learn)...")
+    report = compile_registered(model_version, sample, settings.allow_version_mismatch, again)
+    if report["runtime"] == "onnx":
+        speeds = ", ".join(f"{k} {v:,} rows/s" for k, v in report["batch"]["rows_per_second"].items())
+        click.echo(f"{label}: compiled runtime, {report['graph']} graph; {report['reason']}")
+        click.echo(f"big chunks: {report['batch']['runtime']} is faster ({speeds})")
+    else:
+        click.echo(f"{label}: served by scikit-learn: {report['reason']}")
 
 
 @models.command("promote")
@@ -150,6 +202,7 @@ def models_show(name: str, as_json: bool) -> None:
             f"  v{version.version}{tags}  {meta['created_at'][:19]}  {meta['task']}  "
             f"sklearn {meta['versions']['scikit-learn']}  metrics {json.dumps(meta['metrics'])}"
         )
+        click.echo(f"      runtime: {_runtime_line(version)}")
     shown = next((v for v in versions if v.version == aliases.get(PRODUCTION)), versions[-1])
     which = "production" if shown.version == aliases.get(PRODUCTION) else "newest, none in production"
     click.echo(f"input schema of version {shown.version} ({which}):")
@@ -159,6 +212,19 @@ def models_show(name: str, as_json: bool) -> None:
             others = "refused" if feature.unknown_categories == "error" else "scored with a warning"
             extra = f" one of {feature.categories} (others {others})"
         click.echo(f"  {feature.name}: {feature.dtype}{extra}{' (nullable)' if feature.nullable else ''}")
+
+
+def _runtime_line(version: ModelVersion) -> str:
+    from modelyard.compiled import choose
+    from modelyard.errors import RuntimeUnavailable
+
+    try:
+        choice = choose(version, get_settings().runtime)
+    except RuntimeUnavailable as exc:
+        return f"refused ({exc.message})"
+    if choice.realtime == "onnx":
+        return f"onnx ({choice.graph} graph; big chunks: {choice.bulk}): {choice.reason}"
+    return f"sklearn: {choice.reason}"
 
 
 @models.command("check")

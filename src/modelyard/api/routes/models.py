@@ -4,10 +4,13 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from modelyard.api.deps import Authorized, StoreDep
+from modelyard.api.deps import Authorized, SettingsDep, StoreDep
 from modelyard.api.errors import documented
 from modelyard.api.schemas import ModelDetail, ModelList
-from modelyard.errors import ArtifactRefused, InvalidRequest, ModelNotFound, Unauthorized
+from modelyard.compiled import choose, read_report
+from modelyard.errors import ArtifactRefused, InvalidRequest, ModelNotFound, RuntimeUnavailable, Unauthorized
+from modelyard.registry import ModelVersion
+from modelyard.scoring import LoadedModel
 
 router = APIRouter(
     prefix="/v1/models",
@@ -40,8 +43,9 @@ def list_models(store: StoreDep) -> dict[str, Any]:
     response_model=ModelDetail,
     responses=documented(Unauthorized, InvalidRequest, ModelNotFound, ArtifactRefused),
 )
-def show_model(name: str, store: StoreDep) -> dict[str, Any]:
-    """One model: aliases, every version's metadata, and the input schema of the version served."""
+def show_model(name: str, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
+    """One model: aliases, every version's metadata and runtime, and the input schema of the version
+    served."""
     registry = store.registry
     versions = registry.versions(name)
     serving = store.production.get(name)
@@ -51,5 +55,20 @@ def show_model(name: str, store: StoreDep) -> dict[str, Any]:
         "aliases": registry.aliases(name),
         "serving_version": serving.version if serving else None,
         "input_schema": (serving.metadata if serving else latest)["input_schema"],
-        "versions": [version.metadata for version in versions],
+        "versions": [{**v.metadata, "runtime": _runtime(v, serving, settings.runtime)} for v in versions],
     }
+
+
+def _runtime(version: ModelVersion, serving: LoadedModel | None, mode: str) -> dict[str, Any]:
+    """What serves the version if loaded, else what would."""
+    report = read_report(version)
+    if serving is not None and serving.version == version.version:
+        assert serving.runtime is not None and serving.bulk is not None
+        runtime, bulk, reason = serving.runtime.name, serving.bulk.name, serving.runtime_reason
+    else:
+        try:
+            choice = choose(version, mode)
+            runtime, bulk, reason = choice.realtime, choice.bulk, choice.reason
+        except RuntimeUnavailable as exc:
+            runtime, bulk, reason = None, None, exc.message
+    return {"serving": runtime, "bulk": bulk, "reason": reason, "compiled": report}

@@ -1,7 +1,9 @@
 """Real-time scoring: JSON records, or a whole CSV, Parquet or JSON Lines file.
 
 Scoring is CPU work, so it runs in the thread pool (plain `def` handlers, or run_in_threadpool),
-never on the event loop.
+never on the event loop. A valid JSON request for a loaded production model has been answered
+before it gets here, by api/fastpredict.py; these routes are the full path, which validates every
+record and words every error and warning.
 """
 
 import json
@@ -10,13 +12,15 @@ from collections import defaultdict
 from pathlib import PurePath
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, File, Query, Request, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from modelyard.api.body import json_body, parse_body
 from modelyard.api.deps import Authorized, MetricsDep, SettingsDep, StoreDep
 from modelyard.api.errors import documented
+from modelyard.api.fastpredict import answer
 from modelyard.api.metrics import PredictionTrack
 from modelyard.api.schemas import PredictRequest, PredictResponse
 from modelyard.cache import ModelCache
@@ -40,7 +44,6 @@ from modelyard.errors import (
     VersionNotFound,
 )
 from modelyard.formats import FORMATS, detect_format
-from modelyard.logs import request_id
 from modelyard.schema import InputSchema
 from modelyard.scoring import LoadedModel, Scores, refuse_clashes, score, with_predictions
 from modelyard.tabular import Table, read_table, write_table
@@ -86,17 +89,13 @@ async def predict(
     version: VersionQuery = None,
     alias: AliasQuery = None,
 ) -> Response:
+    """The full path: what api/fastpredict.py did not answer. Every check, every error and warning."""
     raw = await request.body()
     with metrics.track_prediction() as track:
         model, scores = await run_in_threadpool(
             _score_json, store, name, version, alias, raw, settings.max_instances, track
         )
-    content: dict[str, Any] = {"model": model.name, "version": model.version, **scores.as_json()}
-    if model.classes is not None:
-        content["classes"] = model.classes
-    content["warnings"] = scores.warnings
-    content["request_id"] = request_id.get()
-    return JSONResponse(content)
+    return Response(orjson.dumps(answer(model, scores)), media_type="application/json")
 
 
 def as_records(instances: list[dict[str, Any] | list[Any]], schema: InputSchema) -> list[dict[str, Any]]:
@@ -177,7 +176,7 @@ def predict_file(
         track.serving(model.name, model.version)
         table = read_table(file.file.read(), fmt)
         refuse_clashes(list(table.frame.columns), model.output_columns)
-        scores = score(model, table)
+        scores = score(model, table, bulk=True)
         assert table.arrow is not None
         scored = with_predictions(table.arrow, model, scores.predictions, scores.probabilities)
         output = write_table(scored, fmt)

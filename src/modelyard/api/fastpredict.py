@@ -1,0 +1,143 @@
+"""The fast path of `POST /v1/models/{name}/predict`, in front of FastAPI's routing.
+
+A request for a production model already loaded, whose body fastpath.py can vouch for, is scored and
+answered here: no routing, no dependency injection, no DataFrame, no thread hop for a compiled
+model (its microseconds cost less than the hop). Everything else (a pinned version or alias, a model
+not loaded yet, a missing key, any body that is not valid as sent) goes on to the route, with the
+body replayed, which validates every record and words every error and warning. So this never
+answers differently, only sooner.
+"""
+
+import re
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from modelyard import scoring
+from modelyard.api.deps import key_is_valid
+from modelyard.api.errors import error_response
+from modelyard.api.metrics import ApiMetrics
+from modelyard.cache import ModelCache
+from modelyard.config import Settings
+from modelyard.errors import ModelyardError
+from modelyard.fastpath import Decoded
+from modelyard.logs import request_id
+from modelyard.microbatch import MicroBatcher
+from modelyard.runtimes import Predictions
+from modelyard.scoring import LoadedModel, Scores
+
+PREDICT_PATH = re.compile(r"/v1/models/([^/]+)/predict")
+INLINE_ROWS = 64
+"""Up to this many rows, the compiled runtime scores on the event loop itself."""
+JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+class FastPredictMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        store: ModelCache,
+        metrics: ApiMetrics,
+        batcher: MicroBatcher | None,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.store = store
+        self.metrics = metrics
+        self.batcher = batcher
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        model = self._served(scope)
+        if model is None:
+            await self.app(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        if body is None:
+            return  # the client left, or the body limit has answered already
+        decoded = model.decoder.decode(body)
+        if decoded is None or len(decoded) > self.settings.max_instances:
+            await self.app(scope, _replay(body, receive), send)
+            return
+        try:
+            with self.metrics.track_prediction() as track:
+                track.serving(model.name, model.version)
+                predictions, probabilities = await self._predict(model, decoded)
+                track.rows = len(predictions)
+        except ModelyardError as error:
+            await error_response(error)(scope, receive, send)
+            return
+        await _send_json(send, answer(model, Scores(predictions, probabilities, [])))
+
+    def _served(self, scope: Scope) -> LoadedModel | None:
+        """The production model this request is for, if loaded and the request may take the fast path."""
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["query_string"]:
+            return None
+        match = PREDICT_PATH.fullmatch(scope["path"])
+        if match is None or not self._authorized(scope):
+            return None
+        return self.store.production.get(match.group(1))
+
+    def _authorized(self, scope: Scope) -> bool:
+        if self.settings.api_key is None:
+            return True
+        bearer, header = "", ""
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                scheme, _, credentials = value.decode("latin-1").partition(" ")
+                bearer = credentials if scheme.lower() == "bearer" else ""
+            elif key == b"x-api-key":
+                header = value.decode("latin-1")
+        return key_is_valid(self.settings, bearer.strip() or header)
+
+    async def _predict(self, model: LoadedModel, decoded: Decoded) -> Predictions:
+        runtime = model.runtime_for(bulk=False)
+        if runtime.name == "onnx" and len(decoded) <= INLINE_ROWS:
+            return scoring.predict(model, decoded)  # microseconds: a hop to the thread pool costs more
+        if self.batcher is not None and runtime.name == "sklearn":
+            return await self.batcher.predict(model, decoded)
+        return await run_in_threadpool(scoring.predict, model, decoded)
+
+
+def answer(model: LoadedModel, scores: Scores) -> dict[str, Any]:
+    """The JSON answer to a prediction request (PredictResponse)."""
+    content: dict[str, Any] = {"model": model.name, "version": model.version, **scores.as_json()}
+    if model.classes is not None:
+        content["classes"] = model.classes
+    content["warnings"] = scores.warnings
+    content["request_id"] = request_id.get()
+    return content
+
+
+async def _send_json(send: Send, content: dict[str, Any]) -> None:
+    body = orjson.dumps(content)
+    headers = [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that gives the body already read, then whatever comes next (a disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
