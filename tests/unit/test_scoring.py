@@ -1,15 +1,23 @@
+from unittest import mock
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 from sklearn.compose import make_column_transformer
-from sklearn.ensemble import ExtraTreesClassifier, GradientBoostingClassifier, RandomForestRegressor
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    GradientBoostingClassifier,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from modelyard.artifacts import describe
+from modelyard.artifacts import describe, set_n_jobs
 from modelyard.errors import InvalidInput, PredictionFailed
+from modelyard.runtimes import forest_probabilities
 from modelyard.schema import InputSchema
 from modelyard.scoring import LoadedModel, Scores, refuse_clashes, score, with_predictions
 from modelyard.tabular import Table
@@ -173,3 +181,21 @@ def test_values_that_overflow_only_once_transformed() -> None:
     with pytest.raises(InvalidInput) as caught:
         score(loaded(model), Table.from_records([{"age": 30, "income": 1e10}]))
     assert caught.value.details == [{"row": None, "field": None, "code": "out_of_range"}]
+
+
+@pytest.mark.parametrize("forest", [RandomForestClassifier, ExtraTreesClassifier])
+@pytest.mark.parametrize("rows", [1, 3, 200])
+def test_a_forests_probabilities_are_its_own_to_the_last_bit(forest, rows: int) -> None:
+    """Served with one job, a forest's trees are summed without joblib's dispatch: same bits."""
+    data = pd.DataFrame(np.random.default_rng(1).normal(size=(300, 4)), columns=list("abcd"))
+    data.iloc[::7, 2] = np.nan  # forests take missing values
+    target = np.random.default_rng(2).integers(0, 3, size=300)
+    model = forest(n_estimators=15, random_state=0).fit(data, target)
+    set_n_jobs(model, 1)
+    assert np.array_equal(forest_probabilities(model, data[:rows]), model.predict_proba(data[:rows]))
+    with pytest.raises(ValueError, match="feature names"):
+        forest_probabilities(model, data[:rows].rename(columns={"a": "z"}))
+    set_n_jobs(model, 2)  # the order of the sums is scikit-learn's own then
+    with mock.patch.object(type(model), "predict_proba", return_value=np.ones((rows, 3))) as own:
+        assert forest_probabilities(model, data[:rows]).sum() == rows * 3
+    own.assert_called_once()

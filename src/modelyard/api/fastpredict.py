@@ -8,11 +8,12 @@ body replayed, which validates every record and words every error and warning. S
 answers differently, only sooner.
 """
 
+import os
 import re
 from typing import Any
 
 import orjson
-from starlette.concurrency import run_in_threadpool
+from anyio import CapacityLimiter, to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelyard import scoring
@@ -31,6 +32,8 @@ from modelyard.scoring import LoadedModel, Scores
 PREDICT_PATH = re.compile(r"/v1/models/([^/]+)/predict")
 INLINE_ROWS = 64
 """Up to this many rows, the compiled runtime scores on the event loop itself."""
+INLINE_BODY_BYTES = 64 * 1024
+"""Bodies up to this size are decoded on the event loop (about 100 records of 20 numbers)."""
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -48,6 +51,7 @@ class FastPredictMiddleware:
         self.store = store
         self.metrics = metrics
         self.batcher = batcher
+        self.limiter: CapacityLimiter | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         model = self._served(scope)
@@ -57,7 +61,7 @@ class FastPredictMiddleware:
         body = await _read_body(receive)
         if body is None:
             return  # the client left, or the body limit has answered already
-        decoded = model.decoder.decode(body)
+        decoded = await self._decode(model, body)
         if decoded is None or len(decoded) > self.settings.max_instances:
             await self.app(scope, _replay(body, receive), send)
             return
@@ -92,13 +96,27 @@ class FastPredictMiddleware:
                 header = value.decode("latin-1")
         return key_is_valid(self.settings, bearer.strip() or header)
 
+    async def _decode(self, model: LoadedModel, body: bytes) -> Decoded | None:
+        if len(body) <= INLINE_BODY_BYTES:
+            return model.decoder.decode(body)
+        # milliseconds of work: in a scoring thread, between scorings, rather than on the loop
+        # beside them, where the two would take turns on a core and evict each other's caches
+        return await to_thread.run_sync(model.decoder.decode, body, limiter=self._limiter())
+
     async def _predict(self, model: LoadedModel, decoded: Decoded) -> Predictions:
         runtime = model.runtime_for(bulk=False)
         if runtime.name == "onnx" and len(decoded) <= INLINE_ROWS:
             return scoring.predict(model, decoded)  # microseconds: a hop to the thread pool costs more
         if self.batcher is not None and runtime.name == "sklearn":
             return await self.batcher.predict(model, decoded)
-        return await run_in_threadpool(scoring.predict, model, decoded)
+        return await to_thread.run_sync(scoring.predict, model, decoded, limiter=self._limiter())
+
+    def _limiter(self) -> CapacityLimiter:
+        """At most one scoring thread per core: more only take turns on it, and evict each other's
+        trees from its cache."""
+        if self.limiter is None:  # made on the event loop, which anyio needs
+            self.limiter = CapacityLimiter(len(os.sched_getaffinity(0)))
+        return self.limiter
 
 
 def answer(model: LoadedModel, scores: Scores) -> dict[str, Any]:
