@@ -66,6 +66,8 @@ format: setup
 	$(BIN)/ruff format src tests benchmarks
 
 bench: setup
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python benchmarks/realtime.py
 	$(BIN)/python benchmarks/predict_latency.py
 	$(BIN)/python benchmarks/batch.py
 

@@ -9,9 +9,6 @@ registry with the demo model, drives it from this process (core 1) over HTTP, pr
 import argparse
 import io
 import os
-import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -21,29 +18,12 @@ from pathlib import Path
 import httpx
 import joblib
 import pandas as pd
+from pinned_server import start_server
 
 from modelyard import demo
 from modelyard.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def start_server(model_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "modelyard", "serve", "--port", str(port)]
-    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
-        command = ["taskset", "-c", "0", *command]  # the server on core 0,
-        os.sched_setaffinity(0, {1})  # this load generator on core 1
-    env = {**os.environ, "MODELYARD_MODEL_DIR": str(model_dir), "MODELYARD_LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit(f"the API did not become ready:\n{log.read_text()}")
 
 
 def drive(send: Callable[[httpx.Client], httpx.Response], url: str, clients: int, seconds: float) -> dict:
@@ -133,7 +113,7 @@ def main() -> None:
         upload = pd.concat([sample] * 5).to_csv(index=False).encode()
         port = 18000 + os.getpid() % 1000
         url = f"http://127.0.0.1:{port}"
-        server = start_server(registry.root, port, root / "api.log")
+        server = start_server(registry.root, port, root / "api.log", {"MODELYARD_LOG_LEVEL": "WARNING"})
         try:
             path = "/v1/models/churn/predict"
             scenarios = {

@@ -5,9 +5,10 @@ churn pipeline and a 100-tree forest on 20 numeric features (fit on a DataFrame)
 scikit-learn runtime without and with micro-batching and under the compiled runtime, it measures
 single-record requests at 1 and 16 connections (req/s, p50, p99) and 1000-record requests at 4
 connections (rows/s). The floor is `predict_proba` in process on core 0, no HTTP: 1 row (as req/s,
-1 / its latency) and 1000 rows (rows/s). Ratios to the floor are what a noisy machine cannot move.
+1 / its latency) and 1000 rows (rows/s), measured again before each server runs, since this
+machine's speed drifts over minutes. Ratios to the floor are what a noisy machine cannot move.
 
-    .venv/bin/python benchmarks/realtime.py [--seconds 5]     # needs wrk (apt-get install wrk)
+    .venv/bin/python benchmarks/realtime.py [--seconds 3 --rounds 3]   # needs wrk (apt install wrk)
 """
 
 import argparse
@@ -23,17 +24,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import joblib
 import numpy as np
 import pandas as pd
+from pinned_server import LOAD_CORE, SERVER_CORE, start_server
 from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
 
 from modelyard import demo
 from modelyard.registry import Registry
 
-SERVER_CORE, LOAD_CORE = 0, 1
 CONFIGS = {  # name -> server environment
     "scikit-learn": {"MODELYARD_RUNTIME": "sklearn", "MODELYARD_MICROBATCH": "false"},
     "scikit-learn, micro-batched": {"MODELYARD_RUNTIME": "sklearn", "MODELYARD_MICROBATCH": "true"},
@@ -60,10 +60,20 @@ class Result:
     p99_ms: float
     rows_per_request: int
     errors: int
+    floor: "Floor"
+    """The in-process floor, measured just before this load ran."""
 
     @property
     def rows_per_s(self) -> float:
         return self.requests_per_s * self.rows_per_request
+
+
+@dataclass
+class Floor:
+    """`predict_proba` in process: the latency of 1 row (ms), the rows per second of 1000 rows."""
+
+    one_ms: float
+    rows_per_s: float
 
 
 def forest(root: Path) -> tuple[Path, pd.DataFrame]:
@@ -82,7 +92,7 @@ def modelyard(model_dir: Path, *args: str) -> None:
     subprocess.run([sys.executable, "-m", "modelyard", *args], env=env, check=True, stdout=subprocess.DEVNULL)
 
 
-def floor(estimator: object, rows: pd.DataFrame, repeat_s: float = 2.0) -> tuple[float, float]:
+def floor(estimator: object, rows: pd.DataFrame, repeat_s: float = 1.0) -> Floor:
     """In process, on the server's core: (1-row latency in ms, 1000-row rows per second)."""
     os.sched_setaffinity(0, {SERVER_CORE})
     try:
@@ -98,30 +108,9 @@ def floor(estimator: object, rows: pd.DataFrame, repeat_s: float = 2.0) -> tuple
             return statistics.median(times)
 
         median_s(one)  # warm
-        return median_s(one) * 1000, 1000 / median_s(thousand)
+        return Floor(median_s(one) * 1000, 1000 / median_s(thousand))
     finally:
         os.sched_setaffinity(0, {LOAD_CORE})
-
-
-def start_server(model_dir: Path, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    command = ["taskset", "-c", str(SERVER_CORE), sys.executable, "-m", "modelyard", "serve"]
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
-    environment |= {"MODELYARD_MODEL_DIR": str(model_dir), "MODELYARD_MAX_INSTANCES": "10000", **env}
-    process = subprocess.Popen(
-        [*command, "--port", str(port)], env=environment, stdout=log.open("wb"), stderr=subprocess.STDOUT
-    )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                return process
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None:
-            break
-        time.sleep(0.2)
-    process.kill()
-    raise SystemExit(f"the API did not become ready:\n{log.read_text()}")
 
 
 def wrk(url: str, body: bytes, connections: int, seconds: float, script_dir: Path) -> dict[str, float]:
@@ -161,20 +150,32 @@ def _ms(text: str) -> float:
 
 
 def measure(
-    url: str, records: list[dict], seconds: float, scratch: Path, warmup_s: float
+    url: str, estimator: object, rows: pd.DataFrame, args: argparse.Namespace, scratch: Path
 ) -> dict[str, Result]:
+    """Each load through the server, in rounds, each round right after the floor measured in
+    process: this machine's speed drifts over minutes, so a floor taken once would move the ratios.
+    Every figure is the median of the rounds."""
+    records = _records(rows)
     results = {}
     for load, (size, connections) in LOADS.items():
         body = json.dumps({"instances": records[:size]}).encode()
-        wrk(url, body, connections, warmup_s, scratch)
-        figures = wrk(url, body, connections, seconds, scratch)
-        results[load] = Result(figures["req/s"], figures["p50"], figures["p99"], size, int(figures["errors"]))
+        wrk(url, body, connections, args.warmup, scratch)
+        floors, runs = [], []
+        for _ in range(args.rounds):
+            floors.append(floor(estimator, rows))
+            runs.append(wrk(url, body, connections, args.seconds, scratch))
+        results[load] = Result(
+            *(statistics.median(run[figure] for run in runs) for figure in ("req/s", "p50", "p99")),
+            size,
+            int(sum(run["errors"] for run in runs)),
+            Floor(
+                statistics.median(f.one_ms for f in floors), statistics.median(f.rows_per_s for f in floors)
+            ),
+        )
     return results
 
 
-def print_table(
-    title: str, floor_ms: float, floor_rows: float, results: dict[str, dict[str, Result]]
-) -> None:
+def print_table(title: str, results: dict[str, dict[str, Result]]) -> None:
     print(f"\n{title}")
     header = [
         "server",
@@ -184,8 +185,11 @@ def print_table(
     ]
     print("| " + " | ".join(header) + " |")
     print("|---|---:|---:|---:|")
-    floor = f"{1000 / floor_ms:,.0f} ({floor_ms:.3f})"
-    print(f"| predict_proba in process, no HTTP | {floor} | - | {floor_rows:,.0f} |")
+    floors = [result.floor for loads in results.values() for result in loads.values()]
+    one_ms = statistics.median(f.one_ms for f in floors)
+    rows_per_s = statistics.median(f.rows_per_s for f in floors)
+    floor = f"{1000 / one_ms:,.0f} ({one_ms:.3f})"
+    print(f"| predict_proba in process, no HTTP (median) | {floor} | - | {rows_per_s:,.0f} |")
     for config, loads in results.items():
         one, many, big = (
             loads["1 record, 1 conn"],
@@ -200,16 +204,17 @@ def print_table(
         )
 
 
-def print_targets(floor_ms: float, floor_rows: float, results: dict[str, dict[str, Result]]) -> None:
-    print("\nTargets on the forest, as multiples of this run's floor")
+def print_targets(results: dict[str, dict[str, Result]]) -> None:
+    print("\nTargets on the forest, as multiples of the floor measured just before each load")
     print("| runtime | load | figure | measured | target | met |")
     print("|---|---|---|---:|---:|:-:|")
     for config, load, figure, direction, target in TARGETS:
         result = results[config][load]
+        floor = result.floor
         ratio = {
-            "req/s": result.requests_per_s / (1000 / floor_ms),
-            "p50": result.p50_ms / floor_ms,
-            "rows/s": result.rows_per_s / floor_rows,
+            "req/s": result.requests_per_s * floor.one_ms / 1000,
+            "p50": result.p50_ms / floor.one_ms,
+            "rows/s": result.rows_per_s / floor.rows_per_s,
         }[figure]
         met = "yes" if (ratio >= target if direction == ">=" else ratio <= target) else "NO"
         print(f"| {config} | {load} | {figure} | {ratio:.2f}x | {direction} {target}x | {met} |")
@@ -217,7 +222,8 @@ def print_targets(floor_ms: float, floor_rows: float, results: dict[str, dict[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="Length of each measurement.")
+    parser.add_argument("--seconds", type=float, default=3.0, help="Length of each measurement.")
+    parser.add_argument("--rounds", type=int, default=3, help="Measurements per figure (median).")
     parser.add_argument("--warmup", type=float, default=1.0, help="Unmeasured load before each.")
     parser.add_argument("--only", choices=["demo", "forest"], help="Measure one model only.")
     args = parser.parse_args()
@@ -247,19 +253,15 @@ def main() -> None:
         names = {"demo": "churn", "forest": "forest"}
         chosen = [args.only] if args.only else list(models)
         results: dict[str, dict[str, dict[str, Result]]] = {model: {} for model in chosen}
-        floors = {}
-        for model in chosen:
-            artifact, rows = models[model]
-            floors[model] = floor(joblib.load(artifact), rows)
+        estimators = {model: joblib.load(models[model][0]) for model in chosen}
         port = 18000 + os.getpid() % 1000
         for config, env in CONFIGS.items():
             print(f"server: {config} ...", flush=True)
-            server = start_server(registry.root, port, env, root / "api.log")
+            server = start_server(registry.root, port, root / "api.log", env)
             try:
                 for model in chosen:
-                    records = _records(models[model][1])
                     url = f"http://127.0.0.1:{port}/v1/models/{names[model]}/predict"
-                    results[model][config] = measure(url, records, args.seconds, root, args.warmup)
+                    results[model][config] = measure(url, estimators[model], models[model][1], args, root)
             finally:
                 server.terminate()
                 server.wait()
@@ -268,9 +270,9 @@ def main() -> None:
                 "demo": "Demo churn pipeline (ColumnTransformer + forest)",
                 "forest": "RandomForestClassifier, 100 trees, 20 numeric features",
             }[model]
-            print_table(title, *floors[model], results[model])
+            print_table(title, results[model])
         if "forest" in chosen:
-            print_targets(*floors["forest"], results["forest"])
+            print_targets(results["forest"])
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
