@@ -173,11 +173,21 @@ def data_path(data_dir: Path, relative: str, what: str) -> Path:
     """A path inside the data volume, refused when it is absolute or leaves it (.., a symlink)."""
     if not relative or PurePath(relative).is_absolute() or relative.startswith("~"):
         raise InvalidPath(f"{what} {relative!r}: give a path relative to the data volume")
+    if "\x00" in relative or not _encodable(relative):
+        raise InvalidPath(f"{what} {relative!r} is not a file name (a NUL byte, or text that is not UTF-8)")
     root = data_dir.resolve()
     path = (root / relative).resolve()
     if not path.is_relative_to(root) or path == root:
         raise InvalidPath(f"{what} {relative!r} leaves the data volume; paths must stay inside it")
     return path
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # an unpaired surrogate, which JSON can carry and no file name can
+        return False
+    return True
 
 
 def _relative(data_dir: Path, path: Path) -> str:

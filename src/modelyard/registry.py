@@ -220,6 +220,8 @@ class Registry:
 
     def alias_version(self, name: str, alias: str = PRODUCTION) -> int | None:
         """The version an alias points at; None when the alias does not exist."""
+        if not NAME_PATTERN.fullmatch(alias):
+            return None  # promote makes only valid names: '../x' or a NUL byte is no alias
         path = self.root / name / "aliases" / f"{alias}.json"
         try:
             return self._read_alias(path)

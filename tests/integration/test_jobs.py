@@ -287,6 +287,8 @@ def test_a_refused_model_version_fails_the_job_with_the_reason(stack, workers) -
         ({"input": "../outside.csv"}, 422, "invalid_path"),
         ({"input": "/etc/passwd"}, 422, "invalid_path"),
         ({"input": "incoming/link.csv"}, 422, "invalid_path"),
+        ({"input": "incoming/a\u0000.csv"}, 422, "invalid_path"),  # found by make fuzz: was a 500
+        ({"input": "incoming/ok.csv", "output": "a\u0000b.csv"}, 422, "invalid_path"),
         ({"input": "incoming/nothing.csv"}, 422, "input_not_found"),
         ({"input": "incoming/notes.txt"}, 415, "unsupported_format"),
         ({"input": "incoming/ok.csv", "model": "nobody"}, 404, "model_not_found"),
@@ -308,6 +310,14 @@ def test_bad_job_requests(stack, body: dict[str, Any], status: int, code: str) -
     response = stack["api"].client.post("/v1/jobs", json={"model": "churn", **body})
     assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == code
+
+
+def test_a_path_no_file_system_can_name(stack) -> None:
+    """JSON can carry an unpaired surrogate, which no file name can (found by make fuzz: was a 500)."""
+    raw = b'{"model": "churn", "input": "incoming/\\ud9f2.csv"}'
+    response = stack["api"].client.post("/v1/jobs", content=raw)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_path"
+    assert "is not a file name" in response.json()["error"]["message"]
 
 
 def test_curl_style_bodies_text_inputs_overwrite_and_warnings(stack, workers) -> None:

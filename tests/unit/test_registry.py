@@ -211,6 +211,9 @@ def test_alias_names_are_checked_and_written_with_a_time(registry: Registry, tmp
     assert missing.value.message == (
         "model 'r' has no 'staging' alias; set one with: modelyard models promote r VERSION --alias staging"
     )
+    for impossible in ("\x00", "../r/aliases/canary", ""):  # no file is read for these: found by make fuzz
+        with pytest.raises(AliasNotFound):
+            registry.resolve("r", impossible)
 
 
 def test_an_unreadable_alias_is_left_out_and_says_how_to_fix_it(
