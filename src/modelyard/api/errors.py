@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 
 from modelyard import queue
 from modelyard.api.schemas import ErrorResponse
-from modelyard.errors import InvalidRequest, MalformedJSON, ModelyardError
+from modelyard.errors import InvalidRequest, MalformedJSON, ModelyardError, QueueUnavailable, Unauthorized
 
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
 
@@ -63,6 +63,10 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(redis_down, _queue_down)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+
+
+QUEUE_ERRORS = (Unauthorized, QueueUnavailable, InvalidRequest)
+"""What any endpoint that reads or writes the queue can answer."""
 
 
 def documented(*errors: type[ModelyardError]) -> dict[int | str, dict[str, Any]]:

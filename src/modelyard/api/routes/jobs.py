@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from modelyard import job_records, jobs
 from modelyard.api.body import json_body, parse_body
 from modelyard.api.deps import Authorized, QueueDep, SettingsDep
-from modelyard.api.errors import documented
+from modelyard.api.errors import QUEUE_ERRORS, documented
 from modelyard.api.schemas import JobCreate, JobList, JobRecord
 from modelyard.config import Settings
 from modelyard.errors import (
@@ -35,8 +35,6 @@ from modelyard.errors import (
     NotFound,
     OutputExists,
     PayloadTooLarge,
-    QueueUnavailable,
-    Unauthorized,
     UnsupportedFormat,
     VersionNotFound,
 )
@@ -48,7 +46,6 @@ router = APIRouter(
     tags=["jobs"],
     dependencies=[Authorized],
 )
-COMMON = (Unauthorized, QueueUnavailable, InvalidRequest)
 SUBMIT_ERRORS = (
     ModelNotFound,
     VersionNotFound,
@@ -65,7 +62,7 @@ FILES = {
     200: {
         "content": {media: {"schema": {"type": "string", "format": "binary"}} for media in FORMATS.values()}
     },
-    **documented(*COMMON, JobNotFound, NotFound, JobNotFinished),
+    **documented(*QUEUE_ERRORS, JobNotFound, NotFound, JobNotFinished),
 }
 UPLOADS = "uploads"
 
@@ -80,7 +77,7 @@ def _accepted(response: Response, record: dict[str, Any]) -> dict[str, Any]:
     status_code=202,
     response_model=JobRecord,
     openapi_extra=json_body(JobCreate),
-    responses=documented(*COMMON, *SUBMIT_ERRORS, MalformedJSON),
+    responses=documented(*QUEUE_ERRORS, *SUBMIT_ERRORS, MalformedJSON),
 )
 async def create_job(
     request: Request, response: Response, settings: SettingsDep, connection: QueueDep
@@ -96,7 +93,7 @@ def _submit(body: JobCreate, settings: Settings, connection: redis.Redis) -> dic
 
 
 @router.post(
-    "/upload", status_code=202, response_model=JobRecord, responses=documented(*COMMON, *SUBMIT_ERRORS)
+    "/upload", status_code=202, response_model=JobRecord, responses=documented(*QUEUE_ERRORS, *SUBMIT_ERRORS)
 )
 def upload_job(
     response: Response,
@@ -129,7 +126,7 @@ def upload_job(
     return _accepted(response, job_records.view(connection, job.id))
 
 
-@router.get("", response_model=JobList, responses=documented(*COMMON))
+@router.get("", response_model=JobList, responses=documented(*QUEUE_ERRORS))
 def list_jobs(
     connection: QueueDep,
     status: Annotated[Literal["queued", "started", "finished", "failed", "canceled"] | None, Query()] = None,
@@ -139,13 +136,13 @@ def list_jobs(
     return {"jobs": job_records.list_views(connection, status, limit)}
 
 
-@router.get("/{job_id}", response_model=JobRecord, responses=documented(*COMMON, JobNotFound))
+@router.get("/{job_id}", response_model=JobRecord, responses=documented(*QUEUE_ERRORS, JobNotFound))
 def get_job(job_id: str, connection: QueueDep) -> dict[str, Any]:
     return job_records.view(connection, job_id)
 
 
 @router.delete(
-    "/{job_id}", response_model=JobRecord, responses=documented(*COMMON, JobNotFound, JobAlreadyEnded)
+    "/{job_id}", response_model=JobRecord, responses=documented(*QUEUE_ERRORS, JobNotFound, JobAlreadyEnded)
 )
 def cancel_job(job_id: str, connection: QueueDep, settings: SettingsDep) -> dict[str, Any]:
     """Cancel a queued or running job; a running one stops at its next chunk, leaving no output."""

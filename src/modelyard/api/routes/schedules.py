@@ -7,14 +7,11 @@ from fastapi import APIRouter, Query
 
 from modelyard import queue, schedule_runs, scheduler
 from modelyard.api.deps import Authorized, QueueDep, SettingsDep
-from modelyard.api.errors import documented
+from modelyard.api.errors import QUEUE_ERRORS, documented
 from modelyard.api.schemas import RunList, RunRecord, ScheduleList
 from modelyard.errors import (
-    InvalidRequest,
     OutputExists,
-    QueueUnavailable,
     ScheduleNotFound,
-    Unauthorized,
     UnsupportedFormat,
 )
 
@@ -23,10 +20,9 @@ router = APIRouter(
     tags=["schedules"],
     dependencies=[Authorized],
 )
-COMMON = (Unauthorized, QueueUnavailable, InvalidRequest)
 
 
-@router.get("", response_model=ScheduleList, responses=documented(*COMMON))
+@router.get("", response_model=ScheduleList, responses=documented(*QUEUE_ERRORS))
 def list_schedules(connection: QueueDep) -> dict[str, Any]:
     """Every schedule with its next run and its last run (slot, start, files, job ids, status)."""
     now = datetime.now(UTC)
@@ -47,7 +43,7 @@ def list_schedules(connection: QueueDep) -> dict[str, Any]:
     }
 
 
-@router.get("/{name}/runs", response_model=RunList, responses=documented(*COMMON, ScheduleNotFound))
+@router.get("/{name}/runs", response_model=RunList, responses=documented(*QUEUE_ERRORS, ScheduleNotFound))
 def list_runs(
     name: str, connection: QueueDep, limit: Annotated[int, Query(ge=1, le=100)] = 20
 ) -> dict[str, Any]:
@@ -60,7 +56,7 @@ def list_runs(
     "/{name}/run",
     status_code=202,
     response_model=RunRecord,
-    responses=documented(*COMMON, ScheduleNotFound, OutputExists, UnsupportedFormat),
+    responses=documented(*QUEUE_ERRORS, ScheduleNotFound, OutputExists, UnsupportedFormat),
 )
 def run_schedule(
     name: str,
