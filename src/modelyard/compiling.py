@@ -35,6 +35,8 @@ SAMPLE_ROWS = 5000
 """Most rows of a sample file used for verification (a random subset of a bigger one)."""
 SPEED_ROWS = 20_000
 """Rows timed per runtime to tell which one scores big chunks faster."""
+BULK_MARGIN = 1.15
+"""How much faster on big chunks ONNX must be to score files instead of scikit-learn."""
 LIBRARIES = ("onnx", "onnxruntime", "skl2onnx")
 
 
@@ -231,10 +233,19 @@ def _batch_speed(
     speed = {}
     for runtime in (sklearn, onnx):
         runtime.predict(rows.iloc[:100])  # warm
-        started = time.perf_counter()
-        runtime.predict(rows)
-        speed[runtime.name] = round(SPEED_ROWS / (time.perf_counter() - started))
-    return {"runtime": max(speed, key=lambda name: speed[name]), "rows": SPEED_ROWS, "rows_per_second": speed}
+        seconds = []
+        for _ in range(3):  # the best of three: a busy machine only ever slows a run down
+            started = time.perf_counter()
+            runtime.predict(rows)
+            seconds.append(time.perf_counter() - started)
+        speed[runtime.name] = round(SPEED_ROWS / min(seconds))
+    return {"runtime": bulk_runtime(speed), "rows": SPEED_ROWS, "rows_per_second": speed}
+
+
+def bulk_runtime(rows_per_second: dict[str, int]) -> str:
+    """ONNX for big chunks only when clearly faster: scikit-learn is the reference, and a few
+    percent either way is within what one timing on a shared machine can tell."""
+    return "onnx" if rows_per_second["onnx"] >= BULK_MARGIN * rows_per_second["sklearn"] else "sklearn"
 
 
 def _write(model_version: ModelVersion, report: dict[str, Any], graph: bytes | None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from modelyard import compiled, demo, loading
-from modelyard.compiling import compile_registered
+from modelyard.compiling import bulk_runtime, compile_registered
 from modelyard.errors import AlreadyCompiled, ArtifactTampered, RuntimeUnavailable
 from modelyard.registry import ModelVersion, Registry
 from modelyard.verification import TOLERANCE, input_rows
@@ -141,3 +141,9 @@ def test_another_onnxruntime_release_falls_back_to_scikit_learn(registry: Regist
     assert choice.realtime == "sklearn"
     assert choice.reason.startswith("verified with onnxruntime 0.1.0, this process runs ")
     assert choice.reason.endswith("modelyard models compile trend 1 --again")
+
+
+def test_files_go_to_onnx_only_when_it_is_clearly_faster_on_big_chunks() -> None:
+    assert bulk_runtime({"sklearn": 100_000, "onnx": 114_000}) == "sklearn"
+    assert bulk_runtime({"sklearn": 100_000, "onnx": 115_000}) == "onnx"
+    assert bulk_runtime({"sklearn": 100_000, "onnx": 60_000}) == "sklearn"
