@@ -3,6 +3,7 @@ inside a batch gets its own 422 while its neighbours get 200, and each version i
 runtime its compile report allows, with the reason shown."""
 
 import re
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -118,7 +119,11 @@ def test_errors_and_warnings_are_the_full_paths(served) -> None:
 def test_onnx_only_refuses_a_version_without_a_verified_graph(served, api_server) -> None:
     _, root = served
     strict = api_server(root / "models", ready=False, runtime="onnx")
-    readiness = strict.client.get("/readyz").json()
-    by_model = {entry["model"]: entry for entry in readiness["models"]}
+    deadline = time.monotonic() + 60
+    while True:  # not ready as a whole (fragile is refused), so wait for each model's own outcome
+        by_model = {entry["model"]: entry for entry in strict.client.get("/readyz").json()["models"]}
+        if all(entry["status"] != "loading" for entry in by_model.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert by_model["boosted"]["status"] == "ready"
     assert by_model["fragile"]["status"] == "refused" and by_model["fragile"]["code"] == "runtime_unavailable"
