@@ -44,11 +44,6 @@ def verified_bytes(model_version: ModelVersion, allow_version_mismatch: bool = F
     return data
 
 
-def check(model_version: ModelVersion, allow_version_mismatch: bool = False) -> None:
-    """Raise what the load gate would refuse this version for, without unpickling it."""
-    verified_bytes(model_version, allow_version_mismatch)
-
-
 def _check_versions(label: str, saved: dict[str, str]) -> None:
     running = {"scikit-learn": sklearn.__version__, "numpy": np.__version__}
     # scikit-learn only promises pickles load within a minor version; numpy changed its pickles at 2.0.

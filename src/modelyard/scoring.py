@@ -109,9 +109,8 @@ def predict(model: LoadedModel, features: Features, bulk: bool = False) -> Predi
         ) from exc
 
 
-def _too_large(features: Any) -> list[dict[str, Any]]:
+def _too_large(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Where values beyond float32 are, when they are in the input itself."""
-    frame = pd.DataFrame(features)
     numbers = frame.select_dtypes("number")
     where = np.argwhere(np.abs(numbers.to_numpy(dtype=float)) > np.finfo(np.float32).max)
     found = [

@@ -87,7 +87,7 @@ def test_a_changed_artifact_is_refused_with_both_digests(registry: Registry, tmp
     version.artifact.write_bytes(b"changed")
     actual = hashlib.sha256(b"changed").hexdigest()
     with pytest.raises(ArtifactTampered) as caught:
-        loading.check(version)
+        loading.verified_bytes(version)
     assert caught.value.message == (
         f"model 'm' version 1: {version.artifact} has SHA-256 {actual[:12]}…, but the registry recorded "
         f"{recorded[:12]}…; the file changed after registration and will not be loaded. Restore the "
@@ -112,13 +112,13 @@ def test_library_versions_that_must_match(registry: Registry, tmp_path: Path, sa
     }
     version.metadata["versions"].update({k: v.format(**values) for k, v in saved.items()})
     if refused is None:
-        loading.check(version)
+        loading.verified_bytes(version)
         return
     library = refused.split()[0]
     running = {"scikit-learn": sklearn.__version__, "numpy": np.__version__}[library]
     keep = 2 if library == "scikit-learn" else 1
     with pytest.raises(VersionMismatch) as caught:
-        loading.check(version)
+        loading.verified_bytes(version)
     assert caught.value.message == (
         f"model 'm' version 1 was saved with {refused}, this process runs {running}. Retrain and "
         f"register it with {library} {'.'.join(running.split('.')[:keep])}.x, or run modelyard with "

@@ -243,7 +243,7 @@ def models_check() -> None:
     for name in registry.model_names():
         for version in registry.versions(name):
             try:
-                loading.check(version, settings.allow_version_mismatch)
+                loading.verified_bytes(version, settings.allow_version_mismatch)  # what the gate refuses
             except ModelyardError as exc:
                 refused += 1
                 click.echo(f"refused: {name} v{version.version}: {exc.code}: {exc.message}")

@@ -26,15 +26,8 @@ def serve(host: str, port: int, processes: int) -> None:
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    if processes == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
-        return
+    # several processes need an import string: each builds its own app
+    app = create_app(settings) if processes == 1 else "modelyard.api:create_app"
     uvicorn.run(
-        "modelyard.api:create_app",
-        factory=True,
-        workers=processes,
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
+        app, factory=processes > 1, workers=processes, host=host, port=port, log_config=None, access_log=False
     )
