@@ -10,6 +10,12 @@ from modelyard.cli.base import Group, main, open_registry
 from modelyard.config import get_settings
 from modelyard.registry import PRODUCTION, ModelVersion
 
+SAMPLE_OPTION = click.option(
+    "--sample",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A CSV, Parquet or JSON Lines file of real rows to verify the compiled runtime on.",
+)
+
 
 @main.group(cls=Group)
 def demo() -> None:
@@ -72,11 +78,7 @@ def _parse_metric(ctx: click.Context, param: click.Parameter, values: tuple[str,
     help="NAME=NUMBER, repeatable: metrics to keep with the version.",
 )
 @click.option("--force-new", is_flag=True, help="A new version even if these bytes are registered already.")
-@click.option(
-    "--sample",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A CSV, Parquet or JSON Lines file of real rows to verify the compiled runtime on.",
-)
+@SAMPLE_OPTION
 @click.option("--no-compile", is_flag=True, help="Do not compile: the version is served by scikit-learn.")
 def models_register(
     path: Path,
@@ -116,11 +118,7 @@ def models_register(
 @models.command("compile")
 @click.argument("name")
 @click.argument("version", type=int, required=False)
-@click.option(
-    "--sample",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A CSV, Parquet or JSON Lines file of real rows to verify the compiled runtime on.",
-)
+@SAMPLE_OPTION
 @click.option("--again", is_flag=True, help="Compile a version compiled before once more.")
 def models_compile(name: str, version: int | None, sample: Path | None, again: bool) -> None:
     """Compile VERSION (else every version not compiled yet) to ONNX, verify it against scikit-learn
