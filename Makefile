@@ -48,7 +48,7 @@ e2e: setup
 
 # The API's contract fuzzed longer than in `make test` (schemathesis, 200 examples an operation, stateful too).
 fuzz: setup
-	MODELYARD_FUZZ_EXAMPLES=200 MODELYARD_FUZZ_PHASES=examples,coverage,fuzzing,stateful $(BIN)/pytest tests/integration/test_contract.py -k fuzzer -s
+	MODELYARD_FUZZ_EXAMPLES=200 MODELYARD_FUZZ_PHASES=examples,coverage,fuzzing,stateful $(BIN)/pytest tests/integration/api/test_contract.py -k fuzzer -s
 
 # Mutation testing of the core (mutmut, settings in pyproject.toml); the survivors are listed last.
 mutation: setup

@@ -24,10 +24,13 @@ from pathlib import Path
 import joblib
 from rq import Worker
 
-from modelyard import demo, job_records, jobs, queue
-from modelyard.artifacts import set_n_jobs
+from modelyard import demo
+from modelyard.batch import queue, records
+from modelyard.batch.spec import ENDED
+from modelyard.batch.submit import JobRequest, submit
 from modelyard.config import Settings
-from modelyard.registry import Registry
+from modelyard.registry.artifacts import set_n_jobs
+from modelyard.registry.store import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -109,12 +112,12 @@ def through_workers(
     while len(Worker.all(connection=connection)) < count:
         time.sleep(0.1)
     started = time.perf_counter()
-    job = jobs.submit(
-        jobs.JobRequest(model="churn", input=csv.name, output=f"scored/{count}-{rows}.csv"),
+    job = submit(
+        JobRequest(model="churn", input=csv.name, output=f"scored/{count}-{rows}.csv"),
         settings,
         connection,
     )
-    while (record := job_records.view(connection, job.id))["status"] not in job_records.ENDED:
+    while (record := records.view(connection, job.id))["status"] not in ENDED:
         time.sleep(0.05)
     wall = time.perf_counter() - started
     for worker in workers:

@@ -21,7 +21,7 @@ import pandas as pd
 from pinned_server import start_server
 
 from modelyard import demo
-from modelyard.registry import Registry
+from modelyard.registry.store import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -32,7 +32,7 @@ from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
 
 from modelyard import demo
-from modelyard.registry import Registry
+from modelyard.registry.store import Registry
 
 CONFIGS = {  # name -> server environment
     "scikit-learn": {"MODELYARD_RUNTIME": "sklearn", "MODELYARD_MICROBATCH": "false"},

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from modelyard.registry import Registry
+from modelyard.registry.store import Registry
 from tests.server import ApiServer
 
 if os.environ.get("MUTANT_UNDER_TEST"):  # mutmut: the CLI and servers in subprocesses run the mutant too

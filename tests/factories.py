@@ -16,7 +16,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from modelyard.artifacts import set_n_jobs
+from modelyard.registry.artifacts import set_n_jobs
 
 COLORS = ["blue", "green", "red"]
 

@@ -14,10 +14,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from modelyard.compiled import read_report
-from modelyard.compiling import compile_registered
+from modelyard.compiled.choose import read_report
+from modelyard.compiled.compile import compile_registered
 from modelyard.fsutil import atomic_write_bytes
-from modelyard.registry import Registry
+from modelyard.registry.store import Registry
 
 MODEL_NAME = "churn"
 NUMERIC = ["tenure_months", "monthly_charges", "support_calls", "data_usage_gb"]

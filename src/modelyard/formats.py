@@ -1,6 +1,7 @@
 """The file formats modelyard reads and writes, and how a file's format is told. No heavy imports:
 the CLI's HTTP-only commands load this and stay quick."""
 
+import re
 from pathlib import PurePath
 
 from modelyard.errors import InvalidRequest, UnsupportedFormat
@@ -63,3 +64,10 @@ def output_format(explicit: str | None, output_name: str | None, input_format: s
             )
         return fmt
     return named or input_format
+
+
+def safe_stem(filename: str | None) -> str:
+    """An uploaded file's name without its suffix, made safe for a path on the data volume and for
+    a header: letters, digits, '.', '_' and '-' only, at most 100 of them."""
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", PurePath(filename or "upload").stem)[:100]
+    return stem or "upload"

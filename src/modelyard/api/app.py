@@ -5,20 +5,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
-from modelyard import __version__, queue
+from modelyard import __version__
 from modelyard.api import openapi
 from modelyard.api.errors import install_error_handlers
 from modelyard.api.fastpredict import FastPredictMiddleware
 from modelyard.api.metrics import ApiMetrics
+from modelyard.api.microbatch import MicroBatcher
 from modelyard.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from modelyard.api.routes import health, jobs, models, predict, schedules
-from modelyard.cache import LoadPolicy, ModelCache
+from modelyard.batch import queue
 from modelyard.config import Settings, get_settings
 from modelyard.logs import configure_logging
-from modelyard.microbatch import MicroBatcher
-from modelyard.registry import Registry
+from modelyard.registry.store import Registry
+from modelyard.serving.cache import LoadPolicy, ModelCache
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -60,12 +62,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else None
     )
     install_error_handlers(app)
+    for router in (health.router, models.router, predict.router, jobs.router, schedules.router):
+        app.include_router(router)
+    [predict_route] = [
+        r for r in predict.router.routes if isinstance(r, APIRoute) and r.endpoint is predict.predict
+    ]
     app.add_middleware(
         FastPredictMiddleware,
         settings=settings,
         store=app.state.store,
         metrics=metrics,
         batcher=app.state.batcher,
+        path=predict_route.path_regex,
     )
     app.add_middleware(
         BodySizeLimitMiddleware,
@@ -73,8 +81,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         larger={"/v1/jobs/upload": settings.max_job_upload_bytes},
     )
     app.add_middleware(RequestContextMiddleware)  # outermost: every response gets an id
-    for router in (health.router, models.router, predict.router, jobs.router, schedules.router):
-        app.include_router(router)
     openapi.install(app, app.state.store)
     return app
 

@@ -8,8 +8,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from modelyard import queue
 from modelyard.api.schemas import ErrorResponse
+from modelyard.batch import queue
 from modelyard.errors import InvalidRequest, MalformedJSON, ModelyardError, QueueUnavailable, Unauthorized
 
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}

@@ -1,6 +1,6 @@
 """The fast path of `POST /v1/models/{name}/predict`, in front of FastAPI's routing.
 
-A request for a production model already loaded, whose body fastpath.py can vouch for, is scored and
+A request for a production model already loaded, whose body api/decode.py can vouch for, is scored and
 answered here: no routing, no dependency injection, no DataFrame, no thread hop for a compiled
 model (its microseconds cost less than the hop). Everything else (a pinned version or alias, a model
 not loaded yet, a missing key, any body that is not valid as sent) goes on to the route, with the
@@ -14,22 +14,21 @@ from typing import Any
 
 import orjson
 from anyio import CapacityLimiter, to_thread
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from modelyard import scoring
-from modelyard.api.deps import key_is_valid
+from modelyard.api.decode import Decoded, RequestDecoders
+from modelyard.api.deps import authorized
 from modelyard.api.errors import error_response
 from modelyard.api.metrics import ApiMetrics
-from modelyard.cache import ModelCache
+from modelyard.api.microbatch import MicroBatcher
 from modelyard.config import Settings
 from modelyard.errors import ModelyardError
-from modelyard.fastpath import Decoded
 from modelyard.logs import request_id
-from modelyard.microbatch import MicroBatcher
-from modelyard.runtimes import Predictions
-from modelyard.scoring import LoadedModel, Scores
+from modelyard.scoring.predict import LoadedModel, Scores, predict
+from modelyard.scoring.runtimes import Predictions
+from modelyard.serving.cache import ModelCache
 
-PREDICT_PATH = re.compile(r"/v1/models/([^/]+)/predict")
 INLINE_ROWS = 64
 """Up to this many rows, the compiled runtime scores on the event loop itself."""
 INLINE_BODY_BYTES = 64 * 1024
@@ -45,12 +44,16 @@ class FastPredictMiddleware:
         store: ModelCache,
         metrics: ApiMetrics,
         batcher: MicroBatcher | None,
+        path: re.Pattern[str],
     ) -> None:
         self.app = app
         self.settings = settings
         self.store = store
         self.metrics = metrics
         self.batcher = batcher
+        self.path = path
+        """The predict route's own path pattern, with its `name` parameter."""
+        self.decoders = RequestDecoders()
         self.limiter: CapacityLimiter | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -79,37 +82,26 @@ class FastPredictMiddleware:
         """The production model this request is for, if loaded and the request may take the fast path."""
         if scope["type"] != "http" or scope["method"] != "POST" or scope["query_string"]:
             return None
-        match = PREDICT_PATH.fullmatch(scope["path"])
-        if match is None or not self._authorized(scope):
+        match = self.path.match(scope["path"])
+        if match is None or not authorized(self.settings, Headers(scope=scope)):
             return None
-        return self.store.production.get(match.group(1))
-
-    def _authorized(self, scope: Scope) -> bool:
-        if self.settings.api_key is None:
-            return True
-        bearer, header = "", ""
-        for key, value in scope["headers"]:
-            if key == b"authorization":
-                scheme, _, credentials = value.decode("latin-1").partition(" ")
-                bearer = credentials if scheme.lower() == "bearer" else ""
-            elif key == b"x-api-key":
-                header = value.decode("latin-1")
-        return key_is_valid(self.settings, bearer.strip() or header)
+        return self.store.production.get(match.group("name"))
 
     async def _decode(self, model: LoadedModel, body: bytes) -> Decoded | None:
+        decoder = self.decoders.of(model)
         if len(body) <= INLINE_BODY_BYTES:
-            return model.decoder.decode(body)
+            return decoder.decode(body)
         # milliseconds of work: in a scoring thread, between scorings, rather than on the loop
         # beside them, where the two would take turns on a core and evict each other's caches
-        return await to_thread.run_sync(model.decoder.decode, body, limiter=self._limiter())
+        return await to_thread.run_sync(decoder.decode, body, limiter=self._limiter())
 
     async def _predict(self, model: LoadedModel, decoded: Decoded) -> Predictions:
         runtime = model.runtime_for(bulk=False)
         if runtime.name == "onnx" and len(decoded) <= INLINE_ROWS:
-            return scoring.predict(model, decoded)  # microseconds: a hop to the thread pool costs more
+            return predict(model, decoded)  # microseconds: a hop to the thread pool costs more
         if self.batcher is not None and runtime.name == "sklearn":
             return await self.batcher.predict(model, decoded)
-        return await to_thread.run_sync(scoring.predict, model, decoded, limiter=self._limiter())
+        return await to_thread.run_sync(predict, model, decoded, limiter=self._limiter())
 
     def _limiter(self) -> CapacityLimiter:
         """At most one scoring thread per core: more only take turns on it, and evict each other's

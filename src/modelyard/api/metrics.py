@@ -1,7 +1,7 @@
 """Prometheus metrics of the API, in a registry of their own (one per app).
 
 The real-time ones are counted here; the batch ones are read from Redis at every scrape, where the
-workers leave them (see queue_metrics.py).
+workers leave them (see batch/metrics.py).
 """
 
 import os
@@ -23,7 +23,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-from modelyard import queue, queue_metrics
+from modelyard.batch import metrics as queue_metrics
+from modelyard.batch import queue
 from modelyard.errors import ModelyardError
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)

@@ -14,9 +14,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from modelyard.cache import ModelCache
-from modelyard.schema import NUMBER, Feature, InputSchema
-from modelyard.scoring import LoadedModel
+from modelyard.registry.schema import NUMBER, Feature, InputSchema
+from modelyard.scoring.predict import LoadedModel
+from modelyard.serving.cache import ModelCache
 
 GENERIC_PREDICT = "/v1/models/{name}/predict"
 

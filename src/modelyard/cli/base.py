@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from modelyard.config import get_settings
 from modelyard.errors import ModelyardError
-from modelyard.registry import Registry
+from modelyard.registry.store import Registry
 
 
 def open_registry() -> Registry:

@@ -8,12 +8,13 @@ from typing import Any
 
 import click
 
-from modelyard.api_client import ApiClient
+from modelyard.batch.progress import Progress
+from modelyard.batch.spec import ENDED, STATUSES
 from modelyard.cli.base import Group, main, open_registry
+from modelyard.cli.client import ApiClient
+from modelyard.cli.progress import progress_bar
 from modelyard.config import get_settings
 from modelyard.formats import FORMATS
-from modelyard.progress import Progress, progress_bar
-from modelyard.registry import PRODUCTION
 
 
 @main.command("score")
@@ -53,37 +54,35 @@ def score_command(
     INPUT is a path on this machine (jobs, by contrast, name files in the data folder). Rows that
     fail validation go to OUTPUT's name + .errors.jsonl, one JSON object per row.
     """
-    from modelyard import loading
-    from modelyard.batch import score_file
-    from modelyard.formats import detect_format, output_format
+    from modelyard.batch.files import output_files, score_file
+    from modelyard.formats import detect_format
+    from modelyard.serving.load import load
 
     settings = get_settings()
-    registry = open_registry()
     if version is not None and alias is not None:
         raise click.UsageError("pass either --version or --alias, not both")
-    model_version = (
-        registry.get(model_name, version)
-        if version is not None
-        else registry.resolve(model_name, alias or PRODUCTION)
-    )
+    model_version = open_registry().pick(model_name, version, alias)
     source_format = detect_format(input_path.name, None, input_format, "pass --input-format")
     folder = output is None or output.endswith("/") or Path(output).is_dir()
-    fmt = output_format(fmt_option, None if folder else output, source_format)
-    if folder:
-        place = Path(output or input_path.parent)
-        target, errors = (
-            place / f"{input_path.stem}.predictions.{fmt}",
-            place / f"{input_path.stem}.errors.jsonl",
-        )
-    else:
-        target = Path(output or "")
-        errors = target.with_name(f"{target.name.removesuffix(target.suffix)}.errors.jsonl")
-    model = loading.load(
-        model_version, settings.allow_version_mismatch, settings.batch_n_jobs, settings.runtime
+    target, errors, fmt = output_files(
+        Path(output) if output else input_path.parent,
+        folder=folder,
+        stem=input_path.stem,
+        input_format=source_format,
+        requested_format=fmt_option,
     )
+    model = load(model_version, settings.allow_version_mismatch, settings.batch_n_jobs, settings.runtime)
     with progress_bar(f"{model_name} v{model.version}") as bar:
         result = score_file(
-            model, input_path, source_format, target, errors, fmt, settings.chunk_rows, fail_fast, bar
+            model,
+            input_path,
+            source_format,
+            output=target,
+            errors_output=errors,
+            output_format=fmt,
+            chunk_rows=settings.chunk_rows,
+            fail_fast=fail_fast,
+            on_progress=bar,
         )
     rate = result.rows_total / result.seconds if result.seconds else 0.0
     click.echo(
@@ -106,7 +105,7 @@ def _print_warnings(warnings: list[dict[str, Any]]) -> None:
 @click.option("--name", default=None, help="Worker name, as shown in job records [default: generated].")
 def worker_command(burst: bool, name: str | None) -> None:
     """Run a batch worker: takes jobs from the Redis queue (MODELYARD_REDIS_URL) and scores them."""
-    from modelyard import worker
+    from modelyard.batch import worker
 
     worker.run(get_settings(), burst=burst, name=name)
 
@@ -184,7 +183,7 @@ def _follow(client: ApiClient, record: dict[str, Any]) -> None:
     started, hinted = time.monotonic(), False
     try:
         with progress_bar(f"job {record['id']}") as bar:
-            while record["status"] not in ("finished", "failed", "canceled"):
+            while record["status"] not in ENDED:
                 time.sleep(0.5)
                 record = client.request("GET", f"/v1/jobs/{record['id']}")
                 bar(_job_progress(record))
@@ -240,7 +239,7 @@ def _print_job(record: dict[str, Any]) -> None:
 
 
 @jobs.command("list")
-@click.option("--status", type=click.Choice(["queued", "started", "finished", "failed", "canceled"]))
+@click.option("--status", type=click.Choice(STATUSES))
 @click.option("--limit", type=int, default=20, show_default=True)
 def jobs_list(status: str | None, limit: int) -> None:
     """Recent jobs, newest first."""

@@ -8,7 +8,7 @@ import click
 
 from modelyard.cli.base import Group, main, open_registry
 from modelyard.config import get_settings
-from modelyard.registry import PRODUCTION, ModelVersion
+from modelyard.registry.store import PRODUCTION, ModelVersion
 
 SAMPLE_OPTION = click.option(
     "--sample",
@@ -124,7 +124,7 @@ def models_compile(name: str, version: int | None, sample: Path | None, again: b
     """Compile VERSION (else every version not compiled yet) to ONNX, verify it against scikit-learn
     and measure both; the version's folder gains model.onnx and compiled.json (nothing else changes).
     Run it where the model volume is writable (the admin container)."""
-    from modelyard.compiled import read_report
+    from modelyard.compiled.choose import read_report
 
     registry = open_registry()
     if version is not None:
@@ -138,7 +138,7 @@ def models_compile(name: str, version: int | None, sample: Path | None, again: b
 
 
 def _compile(model_version: ModelVersion, sample: Path | None, again: bool) -> None:
-    from modelyard.compiling import BULK_MARGIN, compile_registered
+    from modelyard.compiled.compile import BULK_MARGIN, compile_registered
 
     settings = get_settings()
     label = f"{model_version.name} version {model_version.version}"
@@ -216,7 +216,7 @@ def models_show(name: str, as_json: bool) -> None:
 
 
 def _runtime_line(version: ModelVersion) -> str:
-    from modelyard.compiled import choose
+    from modelyard.compiled.choose import choose
     from modelyard.errors import RuntimeUnavailable
 
     try:
@@ -235,8 +235,8 @@ def models_check() -> None:
     Exits 1, listing them, if any version would be refused (e.g. saved with another scikit-learn
     minor version): run it with a new release's image before switching to it.
     """
-    from modelyard import loading
     from modelyard.errors import ModelyardError
+    from modelyard.registry.gate import verified_bytes
 
     settings = get_settings()
     registry = open_registry()
@@ -244,7 +244,7 @@ def models_check() -> None:
     for name in registry.model_names():
         for version in registry.versions(name):
             try:
-                loading.verified_bytes(version, settings.allow_version_mismatch)  # what the gate refuses
+                verified_bytes(version, settings.allow_version_mismatch)  # what the gate refuses
             except ModelyardError as exc:
                 refused += 1
                 click.echo(f"refused: {name} v{version.version}: {exc.code}: {exc.message}")

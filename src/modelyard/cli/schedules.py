@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 
 import click
 
-from modelyard.api_client import ApiClient
 from modelyard.cli.base import Group, main
+from modelyard.cli.client import ApiClient
 from modelyard.config import get_settings
 
 
@@ -22,21 +22,23 @@ from modelyard.config import get_settings
 @click.option("--check", is_flag=True, help="Exit 0 if a running scheduler ticked lately (a healthcheck).")
 def scheduler_command(once: bool, at: datetime | None, check: bool) -> None:
     """Run the scheduler: enqueues each schedule's runs for the workers, exactly once per slot."""
-    from modelyard import queue, scheduler, schedules
+    from modelyard.batch import queue
     from modelyard.logs import configure_logging
+    from modelyard.schedules.config import load as load_schedules
+    from modelyard.schedules.service import Scheduler, alive
 
     settings = get_settings()
     if check:
-        sys.exit(0 if scheduler.alive(settings) else 1)
+        sys.exit(0 if alive(settings) else 1)
     if at is not None and not once:
         raise click.UsageError("--at goes with --once")
     configure_logging(settings.log_level)
-    service = scheduler.Scheduler(settings, schedules.load(settings), queue.connect(settings.redis_url))
+    scheduler = Scheduler(settings, load_schedules(settings), queue.connect(settings.redis_url))
     if once:
-        for run in service.tick(at or datetime.now(UTC)):
+        for run in scheduler.tick(at or datetime.now(UTC)):
             click.echo(f"{run['id']}: {run['status']}, {len(run['jobs'])} job(s)")
         return
-    service.run_forever()
+    scheduler.run_forever()
 
 
 @main.group(cls=Group)

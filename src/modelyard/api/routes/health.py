@@ -7,10 +7,10 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client.exposition import choose_encoder
 from rq import Worker
 
-from modelyard import queue
 from modelyard.api.deps import Authorized, MetricsDep, QueueDep, SettingsDep, StoreDep
 from modelyard.api.errors import documented
 from modelyard.api.schemas import Health, Readiness
+from modelyard.batch import queue
 from modelyard.errors import Unauthorized
 
 router = APIRouter(tags=["health"])

@@ -3,22 +3,25 @@
 Redis calls block, so these are plain `def` handlers, run in the thread pool.
 """
 
-import re
 import shutil
 import uuid
 from pathlib import Path, PurePath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import redis
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from modelyard import job_records, jobs
 from modelyard.api.body import json_body, parse_body
 from modelyard.api.deps import Authorized, QueueDep, SettingsDep
 from modelyard.api.errors import QUEUE_ERRORS, documented
 from modelyard.api.schemas import JobCreate, JobList, JobRecord
+from modelyard.batch import records
+from modelyard.batch.paths import data_path
+from modelyard.batch.spec import Status
+from modelyard.batch.split import discard_parts
+from modelyard.batch.submit import JobRequest, submit
 from modelyard.config import Settings
 from modelyard.errors import (
     AliasNotFound,
@@ -38,7 +41,7 @@ from modelyard.errors import (
     UnsupportedFormat,
     VersionNotFound,
 )
-from modelyard.formats import FORMATS, detect_format
+from modelyard.formats import FORMATS, detect_format, safe_stem
 from modelyard.fsutil import atomic_path
 
 router = APIRouter(
@@ -88,8 +91,8 @@ async def create_job(
 
 
 def _submit(body: JobCreate, settings: Settings, connection: redis.Redis) -> dict[str, Any]:
-    job = jobs.submit(jobs.JobRequest(**body.model_dump()), settings, connection)
-    return job_records.view(connection, job.id)
+    job = submit(JobRequest(**body.model_dump()), settings, connection)
+    return records.view(connection, job.id)
 
 
 @router.post(
@@ -112,33 +115,42 @@ def upload_job(
     """The file is stored on the data volume under uploads/<job id>/, then scored like any other."""
     fmt = detect_format(file.filename, file.content_type, input_format, "give input_format")
     job_id = uuid.uuid4().hex[:16]
-    stem = re.sub(r"[^A-Za-z0-9._-]", "_", PurePath(file.filename or "upload").stem)[:100] or "upload"
+    stem = safe_stem(file.filename)
     relative = f"{UPLOADS}/{job_id}/{stem}.{fmt}"
     stored = settings.data_dir / relative
     with atomic_path(stored) as tmp, tmp.open("wb") as sink:
         shutil.copyfileobj(file.file, sink, 1 << 20)
-    request = jobs.JobRequest(model, relative, version, alias, output, format, fail_fast, None, overwrite)
+    request = JobRequest(
+        model=model,
+        input=relative,
+        version=version,
+        alias=alias,
+        output=output,
+        format=format,
+        fail_fast=fail_fast,
+        overwrite=overwrite,
+    )
     try:
-        job = jobs.submit(request, settings, connection, job_id=job_id, origin="upload")
+        job = submit(request, settings, connection, job_id=job_id, origin="upload")
     except Exception:
         shutil.rmtree(stored.parent, ignore_errors=True)
         raise
-    return _accepted(response, job_records.view(connection, job.id))
+    return _accepted(response, records.view(connection, job.id))
 
 
 @router.get("", response_model=JobList, responses=documented(*QUEUE_ERRORS))
 def list_jobs(
     connection: QueueDep,
-    status: Annotated[Literal["queued", "started", "finished", "failed", "canceled"] | None, Query()] = None,
+    status: Annotated[Status | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> dict[str, Any]:
     """Recent jobs, newest first."""
-    return {"jobs": job_records.list_views(connection, status, limit)}
+    return {"jobs": records.list_views(connection, status, limit)}
 
 
 @router.get("/{job_id}", response_model=JobRecord, responses=documented(*QUEUE_ERRORS, JobNotFound))
 def get_job(job_id: str, connection: QueueDep) -> dict[str, Any]:
-    return job_records.view(connection, job_id)
+    return records.view(connection, job_id)
 
 
 @router.delete(
@@ -146,22 +158,22 @@ def get_job(job_id: str, connection: QueueDep) -> dict[str, Any]:
 )
 def cancel_job(job_id: str, connection: QueueDep, settings: SettingsDep) -> dict[str, Any]:
     """Cancel a queued or running job; a running one stops at its next chunk, leaving no output."""
-    record = job_records.cancel(connection, job_id)
+    record = records.cancel(connection, job_id)
     if record["parts"]:
-        jobs.discard_parts(settings.data_dir, record)
+        discard_parts(settings.data_dir, records.spec(connection, job_id))
     return record
 
 
 @router.get("/{job_id}/result", response_class=FileResponse, responses=FILES)
 def job_result(job_id: str, connection: QueueDep, settings: SettingsDep) -> FileResponse:
-    record = job_records.view(connection, job_id)
+    record = records.view(connection, job_id)
     return _download(record, record["output"], FORMATS[record["format"]], settings.data_dir)
 
 
 @router.get("/{job_id}/errors", response_class=FileResponse, responses=FILES)
 def job_errors(job_id: str, connection: QueueDep, settings: SettingsDep) -> FileResponse:
     """The rows that failed validation, one JSON object per line (empty when there were none)."""
-    record = job_records.view(connection, job_id)
+    record = records.view(connection, job_id)
     return _download(record, record["errors_output"], FORMATS["jsonl"], settings.data_dir)
 
 
@@ -171,7 +183,7 @@ def _download(record: dict[str, Any], relative: str, media_type: str, data_dir: 
             f"job {record['id']} is {record['status']}: its files exist once it has finished"
         )
     try:
-        path = jobs.data_path(data_dir, relative, "output")
+        path = data_path(data_dir, relative, "output")
     except ModelyardError as exc:
         raise NotFound(exc.message) from exc
     if not path.is_file():

@@ -7,10 +7,10 @@ from fastapi import APIRouter
 from modelyard.api.deps import Authorized, SettingsDep, StoreDep
 from modelyard.api.errors import documented
 from modelyard.api.schemas import ModelDetail, ModelList
-from modelyard.compiled import choose, read_report
+from modelyard.compiled.choose import choose, read_report
 from modelyard.errors import ArtifactRefused, InvalidRequest, ModelNotFound, RuntimeUnavailable, Unauthorized
-from modelyard.registry import ModelVersion
-from modelyard.scoring import LoadedModel
+from modelyard.registry.store import ModelVersion
+from modelyard.scoring.predict import LoadedModel
 
 router = APIRouter(
     prefix="/v1/models",

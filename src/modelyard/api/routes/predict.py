@@ -7,9 +7,7 @@ record and words every error and warning.
 """
 
 import json
-import re
 from collections import defaultdict
-from pathlib import PurePath
 from typing import Annotated, Any
 
 import orjson
@@ -23,7 +21,6 @@ from modelyard.api.errors import documented
 from modelyard.api.fastpredict import answer
 from modelyard.api.metrics import PredictionTrack
 from modelyard.api.schemas import PredictRequest, PredictResponse
-from modelyard.cache import ModelCache
 from modelyard.errors import (
     AliasNotFound,
     AliasUnreadable,
@@ -43,9 +40,10 @@ from modelyard.errors import (
     VersionMismatch,
     VersionNotFound,
 )
-from modelyard.formats import FORMATS, detect_format
-from modelyard.schema import InputSchema
-from modelyard.scoring import LoadedModel, Scores, refuse_clashes, score, with_predictions
+from modelyard.formats import FORMATS, detect_format, safe_stem
+from modelyard.registry.schema import InputSchema
+from modelyard.scoring.predict import LoadedModel, Scores, refuse_clashes, score, with_predictions
+from modelyard.serving.cache import ModelCache
 from modelyard.tabular import Table, read_table, write_table
 
 router = APIRouter(prefix="/v1/models", tags=["predict"], dependencies=[Authorized])
@@ -181,7 +179,7 @@ def predict_file(
         scored = with_predictions(table.arrow, model, scores.predictions, scores.probabilities)
         output = write_table(scored, fmt)
         track.rows = len(scores)
-    stem = re.sub(r"[^A-Za-z0-9._-]", "_", PurePath(file.filename or "upload").stem)  # header-safe
+    stem = safe_stem(file.filename)
     headers = {
         "X-Model-Name": model.name,
         "X-Model-Version": str(model.version),

@@ -5,7 +5,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from modelyard import queue, schedule_runs, scheduler
 from modelyard.api.deps import Authorized, QueueDep, SettingsDep
 from modelyard.api.errors import QUEUE_ERRORS, documented
 from modelyard.api.schemas import RunList, RunRecord, ScheduleList
@@ -14,6 +13,7 @@ from modelyard.errors import (
     ScheduleNotFound,
     UnsupportedFormat,
 )
+from modelyard.schedules import runs as schedule_runs
 
 router = APIRouter(
     prefix="/v1/schedules",
@@ -26,7 +26,7 @@ router = APIRouter(
 def list_schedules(connection: QueueDep) -> dict[str, Any]:
     """Every schedule with its next run and its last run (slot, start, files, job ids, status)."""
     now = datetime.now(UTC)
-    beat = connection.get(scheduler.HEARTBEAT_KEY)
+    beat = schedule_runs.heartbeat(connection)
     schedules = []
     for schedule in schedule_runs.published(connection):
         last = schedule_runs.runs(connection, schedule.name, limit=1)
@@ -38,7 +38,7 @@ def list_schedules(connection: QueueDep) -> dict[str, Any]:
             }
         )
     return {
-        "scheduler": {"alive": beat is not None, "last_tick": queue.text(beat) if beat else None},
+        "scheduler": {"alive": beat is not None, "last_tick": beat},
         "schedules": schedules,
     }
 

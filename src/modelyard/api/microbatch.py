@@ -1,0 +1,123 @@
+"""Micro-batching: concurrent requests to the same model version are scored in one call.
+
+One scikit-learn `predict_proba` of 32 rows costs about what one row does (the per-call work
+dominates), so requests that arrive while a batch is being scored wait for the next batch, which
+takes them all (up to `max_rows` rows) in one call in the thread pool. A lone request waits for no
+one unless `max_wait_s` says to. Answers stay per request: if the joint call fails, each request is
+scored on its own, so one bad request gets its own error and its neighbours their predictions.
+"""
+
+import asyncio
+import itertools
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from modelyard.api.decode import Decoded
+from modelyard.scoring.predict import LoadedModel, predict
+from modelyard.scoring.runtimes import Predictions
+
+
+@dataclass
+class _Waiting:
+    features: Decoded
+    answer: asyncio.Future[Predictions]
+
+
+@dataclass
+class _Line:
+    """The requests waiting for one model version, and whether a batch of theirs is being scored."""
+
+    waiting: deque[_Waiting] = field(default_factory=deque)
+    busy: bool = False
+    task: asyncio.Task[None] | None = None
+    """The task scoring them (held here: the event loop keeps only a weak reference)."""
+
+
+class MicroBatcher:
+    def __init__(
+        self, max_rows: int, max_wait_s: float = 0.0, on_batch: Callable[[str, int], None] | None = None
+    ) -> None:
+        self.max_rows = max_rows
+        self.max_wait_s = max_wait_s
+        self.on_batch = on_batch
+        """Told the model's name and how many requests each batch holds (for the metrics)."""
+        self._lines: dict[tuple[str, int], _Line] = {}
+
+    async def predict(self, model: LoadedModel, features: Decoded) -> Predictions:
+        line = self._lines.setdefault((model.name, model.version), _Line())
+        answer: asyncio.Future[Predictions] = asyncio.get_running_loop().create_future()
+        line.waiting.append(_Waiting(features, answer))
+        if not line.busy:
+            line.busy = True
+            line.task = asyncio.create_task(self._drain(model, line))
+        return await answer
+
+    async def _drain(self, model: LoadedModel, line: _Line) -> None:
+        try:
+            while line.waiting:
+                if self.max_wait_s and _rows(line.waiting) < self.max_rows:
+                    await asyncio.sleep(self.max_wait_s)
+                batch = self._take(line.waiting)
+                if self.on_batch:
+                    self.on_batch(model.name, len(batch))
+                results = await run_in_threadpool(_predict_each, model, [w.features for w in batch])
+                for waiting, result in zip(batch, results, strict=True):
+                    if waiting.answer.done():
+                        continue  # the client went away
+                    if isinstance(result, BaseException):
+                        waiting.answer.set_exception(result)
+                    else:
+                        waiting.answer.set_result(result)
+        finally:
+            line.busy = False
+
+    def _take(self, waiting: deque[_Waiting]) -> list[_Waiting]:
+        batch = [waiting.popleft()]
+        rows = len(batch[0].features)
+        while waiting and rows + len(waiting[0].features) <= self.max_rows:
+            rows += len(waiting[0].features)
+            batch.append(waiting.popleft())
+        return batch
+
+
+def _rows(waiting: deque[_Waiting]) -> int:
+    return sum(len(w.features) for w in waiting)
+
+
+def _predict_each(model: LoadedModel, parts: list[Decoded]) -> list[Predictions | BaseException]:
+    """One call for every part; if it fails, one call per part, so that only the culprit fails."""
+    if len(parts) > 1:
+        try:
+            predictions, probabilities = predict(model, _joined(parts))
+        except Exception:
+            pass
+        else:
+            bounds = np.cumsum([0, *(len(part) for part in parts)])
+            return [
+                (
+                    predictions[start:end],
+                    None if probabilities is None else probabilities[start:end],
+                )
+                for start, end in itertools.pairwise(bounds)
+            ]
+    results: list[Predictions | BaseException] = []
+    for part in parts:
+        try:
+            results.append(predict(model, part))
+        except Exception as exc:
+            results.append(exc)
+    return results
+
+
+def _joined(parts: list[Decoded]) -> Decoded:
+    first = parts[0]
+    return Decoded(
+        first.names,
+        np.concatenate([part.numbers for part in parts]),
+        first.number_columns,
+        {name: np.concatenate([part.texts[name] for part in parts]) for name in first.texts},
+    )

@@ -1,0 +1,195 @@
+"""Scoring a whole file, chunk by chunk: the core of batch jobs and `modelyard score`. No Redis here.
+
+Memory stays flat whatever the file size: one chunk is read, validated, scored and written at a
+time. The output and the errors file are written under temporary names and renamed into place only
+when every chunk is done, so no reader ever sees a partial file, and a stopped or failed run leaves
+nothing behind. Every input row ends up exactly once in the output or in the errors file.
+"""
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+from typing import Any, TypeVar
+
+import numpy as np
+import pyarrow as pa
+
+from modelyard.batch.progress import Progress, counted
+from modelyard.errors import InvalidInput
+from modelyard.formats import output_format
+from modelyard.fsutil import atomic_path
+from modelyard.scoring.predict import LoadedModel, predict, refuse_clashes, with_predictions
+from modelyard.scoring.validation import check, listed
+from modelyard.tabular import Chunk, TableWriter, read_chunks
+
+MODEL_COLUMNS = ["model", "model_version"]
+"""Appended after the predictions, so a scored file says what scored it."""
+AnyPath = TypeVar("AnyPath", bound=PurePath)
+
+
+@dataclass
+class BatchResult:
+    rows_done: int
+    rows_failed: int
+    output: Path
+    errors_output: Path
+    seconds: float
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    """Rows scored with a caveat, by field and code: [{"field", "code", "count"}]."""
+
+    @property
+    def rows_total(self) -> int:
+        return self.rows_done + self.rows_failed
+
+
+def output_files(
+    place: AnyPath, folder: bool, stem: str, input_format: str, requested_format: str | None
+) -> tuple[AnyPath, AnyPath, str]:
+    """Where a run writes its output and errors files, and the output's format: in a folder, as
+    `<stem>.predictions.<format>` and `<stem>.errors.jsonl`; else at `place`, with its errors beside
+    it as `<place without suffix>.errors.jsonl`. The format is the one asked for, else the output's
+    name says it, else the input's. The rule for `modelyard score` and for batch jobs alike."""
+    fmt = output_format(requested_format, None if folder else str(place), input_format)
+    if folder:
+        return place / f"{stem}.predictions.{fmt}", place / f"{stem}.errors.jsonl", fmt
+    return place, place.with_name(f"{place.with_suffix('').name}.errors.jsonl"), fmt
+
+
+ProgressHook = Callable[[Progress], None]
+"""Called after every chunk; it may raise to stop the run (nothing is left behind)."""
+
+
+def score_file(
+    model: LoadedModel,
+    source: Path,
+    input_format: str,
+    output: Path,
+    errors_output: Path,
+    output_format: str | None = None,
+    chunk_rows: int = 50_000,
+    fail_fast: bool = False,
+    on_progress: ProgressHook | None = None,
+) -> BatchResult:
+    with source.open("rb") as handle:
+        chunks = read_chunks(handle, input_format, chunk_rows)
+        return score_chunks(
+            model, chunks, output, errors_output, output_format or input_format, fail_fast, on_progress
+        )
+
+
+def score_chunks(
+    model: LoadedModel,
+    chunks: Iterable[Chunk],
+    output: Path,
+    errors_output: Path,
+    output_format: str,
+    fail_fast: bool = False,
+    on_progress: ProgressHook | None = None,
+    whole_file: bool = True,
+) -> BatchResult:
+    """Score chunk after chunk into `output`, invalid rows into `errors_output`. A whole file of
+    which no row is valid fails (a wrong column type, say): pass whole_file=False for a part."""
+    started = time.perf_counter()
+    done = failed = 0
+    first_problem: dict[str, Any] | None = None
+    warned: Counter[tuple[str, str]] = Counter()
+    with (
+        atomic_path(output) as output_tmp,
+        atomic_path(errors_output) as errors_tmp,
+        TableWriter(output_tmp, output_format) as writer,
+        errors_tmp.open("wb") as errors_file,
+    ):
+        for chunk in chunks:
+            chunk_started = time.perf_counter()
+            scored, problems, warnings = score_chunk(model, chunk, fail_fast)
+            writer.write(scored)
+            errors_file.write(b"".join(json.dumps(p, default=str).encode() + b"\n" for p in problems))
+            done += scored.num_rows
+            failed += len(problems)
+            first_problem = first_problem or (problems[0] if problems else None)
+            warned.update(warnings)
+            if on_progress:
+                elapsed = time.perf_counter() - chunk_started
+                on_progress(
+                    Progress(done, failed, chunk.progress, chunk.rows_total, elapsed, counted(warned))
+                )
+        if whole_file and first_problem is not None and not done:
+            raise nothing_valid(failed, first_problem)
+    return BatchResult(done, failed, output, errors_output, time.perf_counter() - started, counted(warned))
+
+
+def nothing_valid(failed: int, first: dict[str, Any]) -> InvalidInput:
+    return InvalidInput(
+        f"no row could be scored: all {failed} rows are invalid; the first, row {first['row']}, "
+        f"field {first['field']!r}: {first['message']}",
+        [first],
+    )
+
+
+def score_chunk(
+    model: LoadedModel, chunk: Chunk, fail_fast: bool
+) -> tuple[pa.Table, list[dict[str, Any]], Counter[tuple[str, str]]]:
+    """The chunk's valid rows scored, one error record per invalid row (row numbers 1-based), and
+    how many valid rows have each kind of warning."""
+    table = chunk.table
+    assert table.arrow is not None
+    refuse_clashes(table.arrow.column_names, [*model.output_columns, *MODEL_COLUMNS])
+    checked = check(table, model.schema)
+    if checked.column_problems:
+        items, _ = listed(checked.column_problems)
+        raise InvalidInput(f"the file cannot be scored: {items[0]['message']}", items)
+    bad = checked.bad_rows()
+    problems = _row_problems(checked.problems, chunk)
+    if fail_fast and problems:
+        first = problems[0]
+        raise InvalidInput(
+            f"row {first['row']}, field {first['field']!r}: {first['message']} "
+            "(fail_fast is on: the first bad row stops the job)",
+            [first],
+        )
+    good = ~bad
+    features = checked.frame[good] if bad.any() else checked.frame
+    passthrough = table.arrow.filter(pa.array(good)) if bad.any() else table.arrow
+    if len(features):
+        predictions, probabilities = predict(model, features, bulk=True)
+    else:
+        predictions, probabilities = np.empty(0, dtype=object), np.empty((0, len(model.classes or [])))
+    count = passthrough.num_rows
+    extra = {
+        "model": pa.repeat(pa.scalar(model.name), count),
+        "model_version": pa.repeat(pa.scalar(model.version, pa.int64()), count),
+    }
+    warnings = Counter(
+        {
+            (w.field, w.code): int(np.count_nonzero(good[w.rows]))
+            for w in checked.warnings
+            if w.rows is not None
+        }
+    )
+    return with_predictions(passthrough, model, predictions, probabilities, extra), problems, +warnings
+
+
+def _row_problems(findings: list[Any], chunk: Chunk) -> list[dict[str, Any]]:
+    """One record per bad row, in file order: its first problem, and the others if there are more."""
+    by_row: dict[int, list[dict[str, Any]]] = {}
+    for malformed in chunk.malformed:
+        by_row[malformed.row] = [
+            {"field": None, "code": "malformed_row", "message": malformed.message, "value": malformed.text}
+        ]
+    for finding in findings:
+        for position in finding.rows:
+            row = int(chunk.rows[position])
+            item = finding.describe(int(position), None)
+            del item["row"]
+            by_row.setdefault(row, []).append(item)
+    records = []
+    for row in sorted(by_row):
+        first, *others = by_row[row]
+        record = {"row": row + 1, **first}
+        if others:
+            record["other_problems"] = others
+        records.append(record)
+    return records

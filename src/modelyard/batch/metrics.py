@@ -1,0 +1,74 @@
+"""What the batch workers did, kept in Redis where the API can read it for /metrics.
+
+Workers come and go (and fork a process per job), so they do not serve metrics themselves: each
+chunk adds its rows and its duration to two small Redis hashes, bounded by the models and versions
+scored, and the API reads them, with the queue's depth and the job counts, at every scrape.
+"""
+
+from dataclasses import dataclass, field
+
+import redis
+from rq.registry import (
+    CanceledJobRegistry,
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    ScheduledJobRegistry,
+    StartedJobRegistry,
+)
+
+from modelyard.batch.queue import PREFIX, job_queue, text
+
+ROWS_KEY = PREFIX + "metrics:rows"
+CHUNKS_KEY = PREFIX + "metrics:chunks"
+CHUNK_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+REGISTRIES = {
+    "started": StartedJobRegistry,
+    "finished": FinishedJobRegistry,
+    "failed": FailedJobRegistry,
+    "canceled": CanceledJobRegistry,
+    "deferred": DeferredJobRegistry,
+    "scheduled": ScheduledJobRegistry,
+}
+
+
+def record_chunk(
+    connection: redis.Redis, model: str, version: int, rows_done: int, rows_failed: int, seconds: float
+) -> None:
+    bucket = next((str(b) for b in CHUNK_BUCKETS if seconds <= b), "+Inf")
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.hincrby(ROWS_KEY, f"scored\t{model}\t{version}", rows_done)
+        pipe.hincrby(ROWS_KEY, f"failed\t{model}\t{version}", rows_failed)
+        pipe.hincrby(CHUNKS_KEY, bucket, 1)
+        pipe.hincrbyfloat(CHUNKS_KEY, "sum", seconds)
+        pipe.execute()
+
+
+@dataclass
+class QueueSnapshot:
+    depth: int = 0
+    jobs: dict[str, int] = field(default_factory=dict)
+    """Jobs (parts of split files included) by state."""
+    rows: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    """(scored|failed, model, version) -> rows."""
+    chunk_buckets: list[tuple[str, int]] = field(default_factory=list)
+    """Cumulative counts of chunk durations, Prometheus-style, ending with +Inf."""
+    chunk_sum: float = 0.0
+
+
+def snapshot(connection: redis.Redis) -> QueueSnapshot:
+    jobs = job_queue(connection)
+    counts = {
+        state: registry(queue=jobs).get_job_count(cleanup=False) for state, registry in REGISTRIES.items()
+    }
+    counts["queued"] = jobs.count
+    rows = {}
+    for key, value in connection.hgetall(ROWS_KEY).items():
+        kind, model, version = text(key).split("\t")
+        rows[(kind, model, version)] = int(value)
+    chunks = {text(key): float(value) for key, value in connection.hgetall(CHUNKS_KEY).items()}
+    cumulative, buckets = 0, []
+    for bound in [*map(str, CHUNK_BUCKETS), "+Inf"]:
+        cumulative += int(chunks.get(bound, 0))
+        buckets.append((bound, cumulative))
+    return QueueSnapshot(jobs.count, counts, rows, buckets, chunks.get("sum", 0.0))

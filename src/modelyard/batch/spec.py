@@ -1,0 +1,91 @@
+"""A batch job as it crosses the queue: everything a worker needs, resolved when it was submitted.
+
+The spec travels as JSON in the job's arguments (RQ's JSON serializer) and is read back by workers
+of this release and of the previous one, so its JSON is a contract: `to_dict` gives the same keys in
+the same order, whatever the dataclass looks like inside.
+"""
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from modelyard.batch.paths import data_path
+
+Status = Literal["queued", "started", "finished", "failed", "canceled"]
+"""A job as its submitter sees it; a split job's status sums those of its parts."""
+STATUSES: tuple[Status, ...] = get_args(Status)
+ENDED: frozenset[Status] = frozenset({"finished", "failed", "canceled"})
+
+
+@dataclass(frozen=True)
+class Marker:
+    """For a scheduled run: written to `path` (on the data volume) once the job's outputs are
+    committed, the schedule's record that this content of `input` was scored."""
+
+    path: str
+    input: str
+    sha256: str
+    size: int
+    mtime: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    id: str
+    model: str
+    version: int
+    """Resolved at submission: a promotion in between does not change what the job scores with."""
+    input: str
+    """The file to score, relative to the data volume (as every path here)."""
+    input_format: str
+    output: str
+    errors_output: str
+    format: str
+    """The output's format: csv, parquet or jsonl."""
+    fail_fast: bool
+    origin: str | None = None
+    """Who submitted it: api, cli, or schedule:<name>."""
+    submitted_at: str | None = None
+    marker: Marker | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if self.marker is None:
+            del data["marker"]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "JobSpec":
+        known = {field.name for field in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        if values.get("marker") is not None:
+            values["marker"] = Marker(**values["marker"])
+        return cls(**values)
+
+    @classmethod
+    def of(cls, args: tuple[Any, ...] | list[Any]) -> "JobSpec | None":
+        """The spec among a queued job's arguments (its first), or None for a job not of ours."""
+        first = args[0] if args else None
+        if not isinstance(first, dict):
+            return None
+        try:
+            return cls.from_dict(first)
+        except TypeError:  # not a spec: some other job on the queue
+            return None
+
+    def input_path(self, data_dir: Path) -> Path:
+        return data_path(data_dir, self.input, "input")
+
+    def output_path(self, data_dir: Path) -> Path:
+        return data_path(data_dir, self.output, "output")
+
+    def errors_path(self, data_dir: Path) -> Path:
+        return data_path(data_dir, self.errors_output, "output")
+
+    def parts_folder(self, data_dir: Path) -> Path:
+        """Where a split job's parts wait for the join: beside the output, so that renames stay on
+        one file system, and hidden, so that schedules never take them for inputs."""
+        return self.output_path(data_dir).parent / f".{self.id}.parts"

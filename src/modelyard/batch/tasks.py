@@ -1,0 +1,88 @@
+"""What a worker runs for each batch job: a whole file, one part of a split one, or the join.
+
+RQ finds these through modelyard/jobs.py, by the dotted names stored in each queued job; each runs
+safely (batch/running.py) and reports as it goes (batch/finish.py). A file over the split threshold
+is planned into parts (batch/parts.py), each scored as a job of its own by whatever worker is free,
+then joined in input order by a last job that depends on them all (batch/split.py).
+"""
+
+from functools import partial
+from typing import Any
+
+from rq import Worker
+from rq.job import Job
+
+from modelyard.batch import parts as parting
+from modelyard.batch import queue, running, split
+from modelyard.batch.files import score_chunks, score_file
+from modelyard.batch.finish import finished, progress_hook
+from modelyard.batch.paths import not_found
+from modelyard.batch.spec import JobSpec
+from modelyard.batch.worker import model_cache
+from modelyard.config import Settings
+from modelyard.errors import InputNotFound
+
+
+def score(spec: dict[str, Any]) -> Any:
+    """Score a whole file, or plan its parts and enqueue them when it is big."""
+    job_spec = JobSpec.from_dict(spec)
+    return running.run(job_spec, partial(_score, spec=job_spec))
+
+
+def score_part(spec: dict[str, Any], part: dict[str, Any]) -> Any:
+    job_spec = JobSpec.from_dict(spec)
+    return running.run(job_spec, partial(_score_part, spec=job_spec, part=parting.Part.from_dict(part)))
+
+
+def join_parts(spec: dict[str, Any], parts: list[dict[str, Any]]) -> Any:
+    job_spec = JobSpec.from_dict(spec)
+    planned = [parting.Part.from_dict(part) for part in parts]
+    return running.run(job_spec, partial(_join, spec=job_spec, planned=planned))
+
+
+def _score(job: Job, settings: Settings, spec: JobSpec) -> dict[str, Any]:
+    source = spec.input_path(settings.data_dir)
+    if not source.is_file():
+        raise InputNotFound(
+            f"{not_found(spec.input, settings.data_dir)}: the API and every worker must share that "
+            "folder, or the file was removed after the job was submitted"
+        )
+    if source.stat().st_size > settings.split_threshold_mb * 1024 * 1024:
+        workers = Worker.count(queue=queue.job_queue(job.connection))
+        planned = parting.plan(source, spec.input_format, settings.part_rows, max(workers, 1))
+        if len(planned) > 1:
+            return split.fan_out(job, settings, spec, planned)
+    result = score_file(
+        model_cache(settings).get(spec.model, spec.version),
+        source,
+        spec.input_format,
+        output=spec.output_path(settings.data_dir),
+        errors_output=spec.errors_path(settings.data_dir),
+        output_format=spec.format,
+        chunk_rows=settings.chunk_rows,
+        fail_fast=spec.fail_fast,
+        on_progress=progress_hook(job, spec),
+    )
+    return finished(job, settings.data_dir, result, spec)
+
+
+def _score_part(job: Job, settings: Settings, spec: JobSpec, part: parting.Part) -> dict[str, Any]:
+    source = spec.input_path(settings.data_dir)
+    model = model_cache(settings).get(spec.model, spec.version)
+    output, errors = split.part_files(settings.data_dir, spec, part)
+    with source.open("rb") as handle:
+        result = score_chunks(
+            model,
+            parting.read_part(handle, spec.input_format, part, settings.chunk_rows, source),
+            output=output,
+            errors_output=errors,
+            output_format=spec.format,
+            fail_fast=spec.fail_fast,
+            on_progress=progress_hook(job, spec),
+            whole_file=False,
+        )
+    return finished(job, settings.data_dir, result, None)  # a part: the whole job is not done yet
+
+
+def _join(job: Job, settings: Settings, spec: JobSpec, planned: list[parting.Part]) -> dict[str, Any]:
+    return finished(job, settings.data_dir, split.join(job, settings.data_dir, spec, planned), spec)

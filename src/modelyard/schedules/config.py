@@ -1,0 +1,216 @@
+"""Scoring schedules: what to score when, read from a YAML or TOML file and the environment.
+
+    schedules:                          # schedules.yaml ([[schedules]] tables in TOML)
+      - name: nightly-churn
+        cron: "0 2 * * *"               # minute hour day month weekday
+        timezone: Europe/Berlin         # IANA name; UTC by default
+        model: churn                    # production by default; or `version: 3`, or `alias: canary`
+        input: "incoming/*.csv"         # glob relative to the data volume
+        output: "scored/{date}/"        # folder; {date}, {time} and {schedule} are the run's
+        format: parquet                 # csv, parquet or jsonl; the input's by default
+        fail_fast: false
+
+A slot is one moment a schedule's cron names, in its own timezone. Slots are told apart by their
+wall-clock time, as cron does: the hour repeated when clocks go back runs once, and a time skipped
+when they go forward runs at the first minute after the jump.
+"""
+
+import string
+import tomllib
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path, PurePosixPath
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from modelyard.config import Settings
+from modelyard.errors import ModelyardError
+from modelyard.formats import FORMATS
+from modelyard.registry.store import NAME_PATTERN
+
+OUTPUT_FIELDS = {"date", "time", "schedule"}
+
+
+class ScheduleConfigError(ModelyardError):
+    """The schedules cannot be used as configured; the scheduler does not start."""
+
+    code = "schedule_config_error"
+
+
+class Schedule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=NAME_PATTERN.pattern)
+    cron: str
+    timezone: str = "UTC"
+    model: str = Field(pattern=NAME_PATTERN.pattern)
+    version: int | None = Field(default=None, ge=1)
+    alias: str | None = None
+    input: str
+    output: str = "scored/{schedule}/{date}/"
+    format: str | None = None
+    fail_fast: bool = False
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a cron expression (minute hour day month weekday)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA timezone name, e.g. UTC or Europe/Berlin") from exc
+        return value
+
+    @field_validator("input")
+    @classmethod
+    def _input(cls, value: str) -> str:
+        return _inside_data(value, "a glob")
+
+    @field_validator("output")
+    @classmethod
+    def _output(cls, value: str) -> str:
+        fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        if fields - OUTPUT_FIELDS:
+            raise ValueError(
+                f"unknown {sorted(fields - OUTPUT_FIELDS)} in {value!r}; use {sorted(OUTPUT_FIELDS)}"
+            )
+        return _inside_data(value if value.endswith("/") else value + "/", "a folder")
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, value: str | None) -> str | None:
+        if value is not None and value not in FORMATS:
+            raise ValueError(f"{value!r} is not one of {sorted(FORMATS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_version(self) -> "Schedule":
+        if self.version is not None and self.alias is not None:
+            raise ValueError("give either version or alias, not both")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def slots(self, after: datetime, until: datetime) -> Iterator[datetime]:
+        """The schedule's moments in (after, until], in its timezone, one per wall-clock time."""
+        iterator = croniter(self.cron, after.astimezone(self.zone))
+        seen: set[str] = set()
+        while (moment := iterator.get_next(datetime)) <= until:
+            if slot_key(moment) not in seen:
+                seen.add(slot_key(moment))
+                yield moment
+
+    def next_slot(self, now: datetime) -> datetime:
+        return next(self.slots(now, now + timedelta(days=400)))
+
+    def output_folder(self, slot: datetime) -> str:
+        return self.output.format(
+            date=slot.strftime("%Y-%m-%d"), time=slot.strftime("%H%M"), schedule=self.name
+        )
+
+
+def slot_key(moment: datetime) -> str:
+    """A slot's identity: its wall-clock time in the schedule's timezone, to the minute."""
+    return moment.strftime("%Y-%m-%dT%H:%M")
+
+
+def _inside_data(value: str, what: str) -> str:
+    path = PurePosixPath(value)
+    if not value or path.is_absolute() or value.startswith("~") or ".." in path.parts:
+        raise ValueError(f"{value!r} leaves the data volume: give {what} relative to it, without '..'")
+    return value
+
+
+def load(settings: Settings) -> list[Schedule]:
+    """The schedules file's schedules and the nightly one from the environment; any mistake stops
+    here with one message that names the schedule and the field."""
+    entries: list[tuple[str, dict[str, Any]]] = []
+    if settings.nightly_cron:
+        entries.append(("MODELYARD_NIGHTLY_*", nightly(settings)))
+    if settings.schedules is not None:
+        entries += [(str(settings.schedules), entry) for entry in _read(settings.schedules)]
+    schedules: list[Schedule] = []
+    for origin, entry in entries:
+        schedule = _parse(origin, entry)
+        if any(other.name == schedule.name for other in schedules):
+            raise ScheduleConfigError(
+                f"schedule {schedule.name!r} ({origin}): field 'name': another schedule has this name"
+            )
+        schedules.append(schedule)
+    return schedules
+
+
+def nightly(settings: Settings) -> dict[str, Any]:
+    return {
+        "name": "nightly",
+        "cron": settings.nightly_cron,
+        "timezone": settings.nightly_timezone,
+        "model": settings.nightly_model,
+        "input": settings.nightly_input,
+        "output": settings.nightly_output,
+    }
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ScheduleConfigError(f"the schedules file {path} cannot be read: {exc}") from exc
+    try:
+        data = _parse_text(text, path.suffix.lower())
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ScheduleConfigError(
+            f"the schedules file {path} is not valid {path.suffix[1:] or 'YAML'}: {exc}"
+        ) from exc
+    if (
+        not isinstance(data, dict)
+        or set(data) - {"schedules"}
+        or not isinstance(data.get("schedules", []), list)
+    ):
+        raise ScheduleConfigError(
+            f"the schedules file {path} must hold one list, `schedules`, of schedules (see the README)"
+        )
+    entries: list[dict[str, Any]] = []
+    for index, entry in enumerate(data.get("schedules", [])):
+        if not isinstance(entry, dict):
+            raise ScheduleConfigError(f"schedule #{index + 1} in {path} is not a table of fields")
+        entries.append(entry)
+    return entries
+
+
+def _parse_text(text: str, suffix: str) -> Any:
+    """TOML for .toml, YAML for .yaml and .yml; by its content for any other name."""
+    if suffix == ".toml":
+        return tomllib.loads(text)
+    if suffix in (".yaml", ".yml"):
+        return yaml.safe_load(text)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return yaml.safe_load(text)
+
+
+def _parse(origin: str, entry: dict[str, Any]) -> Schedule:
+    try:
+        return Schedule.model_validate(entry)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"]) or "(schedule)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = f"unknown field; the fields are {sorted(Schedule.model_fields)}"
+        raise ScheduleConfigError(
+            f"schedule {entry.get('name', '?')!r} ({origin}): field {field!r}: {message}"
+        ) from exc

@@ -1,0 +1,244 @@
+"""One run of a schedule: the new files it finds, one batch job each, and the record of it in Redis.
+
+A file is new to a schedule unless a marker says that schedule already scored this very content:
+one marker per input file, written by the worker (atomically) when the file's job has finished,
+under .modelyard/scored/<schedule>/ on the data volume. A new model version does not re-score old
+files; `--rescore` does. A file changed within MODELYARD_FILE_SETTLE_S is still being written and
+waits for the next run.
+
+The scheduler publishes its schedules and the runs here, so the API can list them and start a run
+without reading the scheduler's configuration.
+"""
+
+import hashlib
+import json
+import logging
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+from rq.job import Job
+
+from modelyard.batch import queue, records
+from modelyard.batch.paths import relative_path
+from modelyard.batch.spec import Marker
+from modelyard.batch.submit import JobRequest, submit
+from modelyard.config import Settings
+from modelyard.errors import AliasNotFound, ModelNotFound, NotFound, ScheduleNotFound, VersionNotFound
+from modelyard.fsutil import sha256_file
+from modelyard.registry.store import Registry
+from modelyard.schedules.config import Schedule, slot_key
+
+log = logging.getLogger(__name__)
+
+MARKERS = ".modelyard/scored"
+SCHEDULES_KEY = queue.PREFIX + "schedules"
+RUNS_KEY = queue.PREFIX + "schedule-runs:{name}"
+HEARTBEAT_KEY = queue.PREFIX + "scheduler:heartbeat"
+"""When the scheduler last ticked (it expires after three ticks without one)."""
+RUNS_KEPT = 100
+
+
+def run_id(schedule: Schedule, slot: datetime) -> str:
+    """The same schedule and slot always give the same run, and the same job ids."""
+    return f"{schedule.name}-{slot_key(slot).replace('-', '').replace(':', '')}"
+
+
+def run(
+    schedule: Schedule,
+    slot: datetime,
+    identifier: str,
+    settings: Settings,
+    connection: redis.Redis,
+    now: datetime,
+    rescore: bool = False,
+) -> dict[str, Any]:
+    """Enqueue one job per new file matching the schedule, and record the run."""
+    record: dict[str, Any] = {
+        "id": identifier,
+        "schedule": schedule.name,
+        "slot": slot.isoformat(),
+        "started_at": now.isoformat(),
+        "rescore": rescore,
+        "files": [],
+        "jobs": [],
+        "unchanged": 0,
+        "waiting": [],
+    }
+    problem = _model_problem(schedule, Registry(settings.model_dir))
+    if problem:
+        record.update(status=problem)
+        log.warning("schedule run enqueues nothing: %s", problem, extra={"schedule": schedule.name})
+        return _record(connection, settings, record)
+    for path in _matching(schedule, settings.data_dir):
+        relative = relative_path(settings.data_dir, path)
+        stat = path.stat()
+        if now.timestamp() - stat.st_mtime < settings.file_settle_s:
+            record["waiting"].append(relative)
+            continue
+        marker_file = _marker_path(settings.data_dir, schedule, relative)
+        if not rescore and _already_scored(marker_file, path, stat):
+            record["unchanged"] += 1
+            continue
+        job_id = f"{identifier}-{hashlib.sha256(relative.encode()).hexdigest()[:10]}"
+        if not Job.exists(job_id, connection):
+            request = JobRequest(
+                model=schedule.model,
+                input=relative,
+                version=schedule.version,
+                alias=schedule.alias,
+                output=schedule.output_folder(slot),
+                format=schedule.format,
+                fail_fast=schedule.fail_fast,
+                overwrite=True,  # a file scored again (changed, or --rescore) replaces its output
+            )
+            marker = Marker(
+                path=relative_path(settings.data_dir, marker_file),
+                input=relative,
+                sha256=sha256_file(path),
+                size=stat.st_size,
+                mtime=stat.st_mtime,
+            )
+            submit(
+                request,
+                settings,
+                connection,
+                job_id=job_id,
+                origin=f"schedule:{schedule.name}",
+                marker=marker,
+            )
+        record["files"].append(relative)
+        record["jobs"].append(job_id)
+    record["status"] = (
+        "enqueued" if record["jobs"] else "waiting for files" if record["waiting"] else "no new files"
+    )
+    log.info(
+        "schedule run",
+        extra={
+            "schedule": schedule.name,
+            "run": identifier,
+            "jobs": len(record["jobs"]),
+            "status": record["status"],
+        },
+    )
+    return _record(connection, settings, record)
+
+
+def _model_problem(schedule: Schedule, registry: Registry) -> str | None:
+    """Why the schedule's model cannot be used now, if it cannot (e.g. not trained yet)."""
+    try:
+        registry.pick(schedule.model, schedule.version, schedule.alias)
+    except ModelNotFound:
+        return "model not registered"
+    except (AliasNotFound, VersionNotFound) as exc:
+        return f"model not ready: {exc.message}"
+    return None
+
+
+def _matching(schedule: Schedule, data_dir: Path) -> list[Path]:
+    """Regular files matching the glob, inside the data volume (a symlink out is ignored), and
+    never modelyard's own outputs or markers."""
+    root = data_dir.resolve()
+    found = []
+    for path in sorted(root.glob(schedule.input)):
+        resolved = path.resolve()
+        relative = path.relative_to(root)
+        if not resolved.is_file() or not resolved.is_relative_to(root):
+            continue
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        found.append(path)
+    return found
+
+
+def _marker_path(data_dir: Path, schedule: Schedule, relative: str) -> Path:
+    digest = hashlib.sha256(relative.encode()).hexdigest()[:32]
+    return data_dir.resolve() / MARKERS / schedule.name / f"{digest}.json"
+
+
+def _already_scored(marker: Path, path: Path, stat: Any) -> bool:
+    try:
+        recorded = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return False
+    if recorded.get("size") == stat.st_size and recorded.get("mtime") == stat.st_mtime:
+        return True  # unchanged since it was scored: no need to read it again
+    return bool(recorded.get("size") == stat.st_size and recorded.get("sha256") == sha256_file(path))
+
+
+def _record(connection: redis.Redis, settings: Settings, record: dict[str, Any]) -> dict[str, Any]:
+    key = RUNS_KEY.format(name=record["schedule"])
+    with connection.pipeline() as pipe:
+        pipe.lpush(key, json.dumps(record))
+        pipe.ltrim(key, 0, RUNS_KEPT - 1)
+        pipe.expire(key, settings.job_retention_s)
+        pipe.execute()
+    return record
+
+
+# ---- What the API reads ---------------------------------------------------------------------
+
+
+def publish(connection: redis.Redis, schedules: list[Schedule], ttl_s: int) -> None:
+    """The scheduler's schedules, for the API (replaced as a whole, so a removed one disappears)."""
+    with connection.pipeline() as pipe:
+        pipe.delete(SCHEDULES_KEY)
+        if schedules:
+            pipe.hset(SCHEDULES_KEY, mapping={s.name: s.model_dump_json() for s in schedules})
+            pipe.expire(SCHEDULES_KEY, ttl_s)
+        pipe.execute()
+
+
+def published(connection: redis.Redis) -> list[Schedule]:
+    raw = connection.hgetall(SCHEDULES_KEY)
+    return sorted((Schedule.model_validate_json(value) for value in raw.values()), key=lambda s: s.name)
+
+
+def heartbeat(connection: redis.Redis) -> str | None:
+    """When the scheduler last ticked; None when it has not for three ticks."""
+    beat = connection.get(HEARTBEAT_KEY)
+    return queue.text(beat) if beat is not None else None
+
+
+def find(connection: redis.Redis, name: str) -> Schedule:
+    raw = connection.hget(SCHEDULES_KEY, name)
+    if raw is None:
+        names = [s.name for s in published(connection)]
+        raise ScheduleNotFound(
+            f"no schedule named {name!r}; schedules: {names or 'none (is the scheduler running?)'}"
+        )
+    return Schedule.model_validate_json(raw)
+
+
+def runs(connection: redis.Redis, name: str, limit: int = 10) -> list[dict[str, Any]]:
+    """The latest runs, newest first, with the state of their jobs now."""
+    records = [json.loads(item) for item in connection.lrange(RUNS_KEY.format(name=name), 0, limit - 1)]
+    for record in records:
+        record["status"] = _progress(connection, record)
+    return records
+
+
+def _progress(connection: redis.Redis, record: dict[str, Any]) -> str:
+    if record["status"] != "enqueued":
+        return str(record["status"])
+    states = []
+    for job_id in record["jobs"]:
+        try:
+            states.append(records.view(connection, job_id)["status"])
+        except NotFound:
+            states.append("expired")
+    for state in ("failed", "canceled", "started", "queued"):
+        if state in states:
+            return "running" if state in ("started", "queued") else state
+    return "finished"
+
+
+def run_now(connection: redis.Redis, settings: Settings, name: str, rescore: bool = False) -> dict[str, Any]:
+    """A run outside the schedule's slots, e.g. from POST /v1/schedules/{name}/run."""
+    schedule = find(connection, name)
+    now = datetime.now(UTC)
+    slot = now.astimezone(schedule.zone)
+    identifier = f"{schedule.name}-now-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:4]}"
+    return run(schedule, slot, identifier, settings, connection, now, rescore=rescore)
