@@ -19,13 +19,13 @@ def error_response(error: ModelyardError, headers: dict[str, str] | None = None)
     return JSONResponse(error.to_dict(), status_code=error.status_code, headers=headers)
 
 
-async def _modelyard_error(request: Request, exc: Exception) -> JSONResponse:
+async def _modelyard_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ModelyardError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
     return error_response(exc, headers)
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
     if any(error["type"] == "json_invalid" for error in errors):
@@ -45,7 +45,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(InvalidRequest(message, details))
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     error = ModelyardError(str(exc.detail))
     error.status_code = exc.status_code

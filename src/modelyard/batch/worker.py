@@ -96,7 +96,7 @@ class ModelyardWorker(Worker):
 
     def setup_work_horse_signals(self) -> None:
         super().setup_work_horse_signals()  # type: ignore[no-untyped-call]
-        signal.signal(signal.SIGTERM, lambda signum, frame: request_stop())
+        signal.signal(signal.SIGTERM, lambda *_: request_stop())
 
     def handle_exception(self, job: Job, *exc_info: Any) -> None:
         if isinstance(exc_info[1], Canceled):

@@ -52,7 +52,7 @@ def models() -> None:
     """Register, promote and inspect model versions."""
 
 
-def _parse_metric(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, float]:
+def _parse_metric(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, float]:
     metrics = {}
     for item in values:
         key, sep, value = item.partition("=")

@@ -134,7 +134,7 @@ class Scheduler:
             seconds = min(seconds, max(until, 0.1))
         return seconds
 
-    def _request_stop(self, signum: int, frame: FrameType | None) -> None:
+    def _request_stop(self, _signum: int, _frame: FrameType | None) -> None:
         self._stop.set()
 
 
