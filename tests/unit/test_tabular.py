@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from modelyard.errors import UnparseableFile, UnsupportedFormat
-from modelyard.formats import detect_format
+from modelyard.formats import detect_format, safe_stem
 from modelyard.tabular import (
     TableWriter,
     csv_header,
@@ -284,3 +284,18 @@ def test_dataframes_are_written_in_each_format() -> None:
     )
     parquet = pq.read_table(io.BytesIO(write_table(data, "parquet")))
     assert parquet.to_pydict() == {"id": ["a", "b"], "p": [0.5, None], "flag": [True, False]}
+
+
+@pytest.mark.parametrize(
+    ("filename", "stem"),
+    [
+        ("people.csv", "people"),
+        ("../../etc/passwd.csv", "passwd"),
+        ('a "quoted"; name.parquet', "a__quoted___name"),
+        (None, "upload"),
+        ("x" * 300 + ".csv", "x" * 100),
+        ("é.csv", "_"),
+    ],
+)
+def test_upload_names_are_made_safe_for_a_path_and_a_header(filename: str | None, stem: str) -> None:
+    assert safe_stem(filename) == stem

@@ -17,6 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from modelyard.errors import (
     AliasNotFound,
     AliasUnreadable,
+    InvalidRequest,
     ModelNotFound,
     RegistryError,
     VersionNotFound,
@@ -234,3 +235,24 @@ def test_an_unreadable_alias_is_left_out_and_says_how_to_fix_it(
     with pytest.raises(AliasUnreadable) as caught:
         registry.alias_version("r", "b")
     assert caught.value.message == expected
+
+
+def test_pick_is_the_one_rule_for_version_alias_and_production(registry: Registry, tmp_path: Path) -> None:
+    artifact = factories.save(factories.classifier(), tmp_path / "clf.joblib")
+    registry.register(artifact, "churn")
+    registry.register(artifact, "churn", force_new=True)
+    registry.promote("churn", 1)
+    registry.promote("churn", 2, alias="canary")
+
+    assert registry.pick("churn").version == 1
+    assert registry.pick("churn", version=2).version == 2
+    assert registry.pick("churn", alias="canary").version == 2
+    assert registry.pick("churn", alias=PRODUCTION).version == 1
+    with pytest.raises(InvalidRequest, match=r"^pass either version or alias, not both$"):
+        registry.pick("churn", version=1, alias="canary")
+    with pytest.raises(VersionNotFound):
+        registry.pick("churn", version=3)
+    with pytest.raises(AliasNotFound, match="--alias shadow"):
+        registry.pick("churn", alias="shadow")
+    with pytest.raises(ModelNotFound):
+        registry.pick("fraud")
