@@ -4,6 +4,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelyard.batch.spec import Status
+
 
 class PredictRequest(BaseModel):
     instances: list[dict[str, Any] | list[Any]] = Field(
@@ -175,7 +177,7 @@ class WarningCount(BaseModel):
 
 class JobRecord(BaseModel):
     id: str
-    status: Literal["queued", "started", "finished", "failed", "canceled"]
+    status: Status
     model: str
     version: int
     input: str
