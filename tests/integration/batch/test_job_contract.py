@@ -5,12 +5,10 @@ queued before an upgrade, and workers on other hosts still on the previous image
 import re
 import time
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pytest
 import redis
 from rq import Queue
 from rq.job import Job
@@ -21,7 +19,6 @@ from modelyard.config import Settings
 from modelyard.registry.store import Registry
 from modelyard.tabular import write_table
 from tests import factories
-from tests.server import ApiServer, RedisServer, WorkerProcess
 
 PLAIN = (
     b'["modelyard.jobs.score", null, [{"id": "golden-plain", "model": "churn", "version": 1, '
@@ -38,23 +35,6 @@ SCHEDULED = (
     b'".modelyard/scored/nightly/abc.json", "input": "incoming/people.txt", "sha256": "00ff", '
     b'"size": 12, "mtime": 1764547200.5}}], {}]'
 )
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    root = tmp_path_factory.mktemp("contract")
-    registry = Registry(root / "models")
-    for name, model in [("churn", factories.classifier()), ("slow", factories.slow_classifier(0.15))]:
-        registry.register(factories.save(model, root / f"{name}.joblib"), name)
-        registry.promote(name, 1)
-    (root / "data" / "incoming").mkdir(parents=True)
-    redis_server = RedisServer(root / "redis")
-    api = ApiServer(
-        registry.root, root / "api.log", data_dir=str(root / "data"), redis_url=redis_server.url
-    ).wait()
-    yield {"root": root, "redis": redis_server, "api": api}
-    api.stop()
-    redis_server.stop()
 
 
 def stored(connection: redis.Redis, job_id: str) -> bytes:
@@ -133,36 +113,31 @@ def wait(stack: dict[str, Any], job_id: str, until: Any, timeout: float = 90) ->
     raise AssertionError(f"job {job_id} never got there: {response.json()}")
 
 
-def test_jobs_queued_by_the_old_names_run_and_answer_through_the_api(stack: dict[str, Any]) -> None:
+def test_jobs_queued_by_the_old_names_run_and_answer_through_the_api(stack, workers) -> None:
     root, connection = stack["root"], stack["redis"].client()
-    connection.flushall()
     data = factories.frame(3000, seed=4)
     (root / "data" / "incoming" / "old.csv").write_bytes(write_table(data, "csv"))
-    split = {"chunk_rows": "100", "split_threshold_mb": "0.01", "part_rows": "1000"}
-    workers = [WorkerProcess(root, stack["redis"].url, name, **split) for name in ("old-a", "old-b")]
-    try:
-        enqueue_as_before(connection, "old-whole", "churn", "incoming/old.csv", "scored/old.csv")
-        record = wait(stack, "old-whole", lambda r: r["status"] in ("finished", "failed"))
-        assert record["status"] == "finished", record
-        assert record["rows_done"] == 3000 and record["parts"]["count"] >= 2, record
-        for part in range(record["parts"]["count"]):
-            job = Job.fetch(f"old-whole-part{part:04d}", connection=connection, serializer=JSONSerializer)
-            assert job.func_name == "modelyard.jobs.score_part"
-        join = Job.fetch("old-whole-join", connection=connection, serializer=JSONSerializer)
-        assert join.func_name == "modelyard.jobs.join_parts"
-        result = stack["api"].client.get("/v1/jobs/old-whole/result")
-        assert result.status_code == 200
-        scored = pd.read_csv(Path(root / "data" / "scored" / "old.csv"))
-        model = factories.load_as_served(Registry(root / "models").get("churn", 1).artifact)
-        assert scored["prediction"].tolist() == model.predict(data).tolist()
+    for name in ("old-a", "old-b"):
+        workers(name, chunk_rows="100", split_threshold_mb="0.01", part_rows="1000")
 
-        enqueue_as_before(connection, "old-slow", "slow", "incoming/old.csv", "scored/old-slow.csv")
-        wait(stack, "old-slow", lambda r: r["status"] == "started")
-        canceled = stack["api"].client.delete("/v1/jobs/old-slow")
-        assert canceled.status_code == 200 and canceled.json()["status"] == "canceled", canceled.text
-        assert wait(stack, "old-slow", lambda r: r["status"] == "canceled")["status"] == "canceled"
-        listed = stack["api"].client.get("/v1/jobs").json()["jobs"]
-        assert {r["id"] for r in listed} == {"old-whole", "old-slow"}
-    finally:
-        for worker in workers:
-            worker.stop()
+    enqueue_as_before(connection, "old-whole", "churn", "incoming/old.csv", "scored/old.csv")
+    record = wait(stack, "old-whole", lambda r: r["status"] in ("finished", "failed"))
+    assert record["status"] == "finished", record
+    assert record["rows_done"] == 3000 and record["parts"]["count"] >= 2, record
+    for part in range(record["parts"]["count"]):
+        job = Job.fetch(f"old-whole-part{part:04d}", connection=connection, serializer=JSONSerializer)
+        assert job.func_name == "modelyard.jobs.score_part"
+    join = Job.fetch("old-whole-join", connection=connection, serializer=JSONSerializer)
+    assert join.func_name == "modelyard.jobs.join_parts"
+    assert stack["api"].client.get("/v1/jobs/old-whole/result").status_code == 200
+    scored = pd.read_csv(Path(root / "data" / "scored" / "old.csv"))
+    model = factories.load_as_served(Registry(root / "models").get("churn", 1).artifact)
+    assert scored["prediction"].tolist() == model.predict(data).tolist()
+
+    enqueue_as_before(connection, "old-slow", "slow", "incoming/old.csv", "scored/old-slow.csv")
+    wait(stack, "old-slow", lambda r: r["status"] == "started")
+    canceled = stack["api"].client.delete("/v1/jobs/old-slow")
+    assert canceled.status_code == 200 and canceled.json()["status"] == "canceled", canceled.text
+    assert wait(stack, "old-slow", lambda r: r["status"] == "canceled")["status"] == "canceled"
+    listed = stack["api"].client.get("/v1/jobs").json()["jobs"]
+    assert {r["id"] for r in listed} == {"old-whole", "old-slow"}

@@ -7,7 +7,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,42 +18,7 @@ from modelyard.batch import queue
 from modelyard.registry.store import Registry
 from modelyard.tabular import write_table
 from tests import factories
-from tests.server import ApiServer, RedisServer, WorkerProcess, run_cli
-
-SLOW_CHUNK_S = 0.15
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    root = tmp_path_factory.mktemp("jobs")
-    registry = Registry(root / "models")
-    for name, model in [("churn", factories.classifier()), ("slow", factories.slow_classifier(SLOW_CHUNK_S))]:
-        registry.register(factories.save(model, root / f"{name}.joblib"), name)
-        registry.promote(name, 1)
-    (root / "data" / "incoming").mkdir(parents=True)
-    redis_server = RedisServer(root / "redis")
-    api = ApiServer(
-        registry.root, root / "api.log", data_dir=str(root / "data"), redis_url=redis_server.url
-    ).wait()
-    yield {"root": root, "registry": registry, "redis": redis_server, "api": api}
-    api.stop()
-    redis_server.stop()
-
-
-@pytest.fixture
-def workers(stack: dict[str, Any]) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start workers (stopped at the end of the test) on an emptied queue."""
-    stack["redis"].client().flushall()
-    started: list[WorkerProcess] = []
-
-    def start(name: str, **settings: str) -> WorkerProcess:
-        worker = WorkerProcess(stack["root"], stack["redis"].url, name, **settings)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
+from tests.server import run_cli
 
 
 def customers(rows: int, seed: int = 9) -> pd.DataFrame:
