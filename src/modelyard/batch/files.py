@@ -106,7 +106,7 @@ def score_chunks(
             chunk_started = time.perf_counter()
             scored, problems, warnings = score_chunk(model, chunk, fail_fast)
             writer.write(scored)
-            errors_file.write(b"".join(json.dumps(p, default=str).encode() + b"\n" for p in problems))
+            errors_file.write(b"".join(json.dumps(p).encode() + b"\n" for p in problems))  # values are plain
             done += scored.num_rows
             failed += len(problems)
             first_problem = first_problem or (problems[0] if problems else None)

@@ -2,13 +2,14 @@
 half-written left behind."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from modelyard.batch.files import score_file
+from modelyard.batch.files import score_chunks, score_file
 from modelyard.errors import InvalidInput
 from modelyard.registry.store import Registry
 from modelyard.scoring.predict import LoadedModel
@@ -146,3 +147,93 @@ def test_output_format_can_differ_and_an_empty_file_gives_a_header(
     result = score_file(model, empty, "csv", tmp_path / "empty.out.csv", tmp_path / "e.jsonl")
     assert result.rows_total == 0
     assert (tmp_path / "empty.out.csv").read_text().startswith("customer_id,age,income,color,prediction")
+
+
+def test_what_a_run_reports_as_it_goes_and_at_the_end(model: LoadedModel, tmp_path: Path) -> None:
+    lines = ["customer_id,age,income,color", "a,30,40.5,purple", "b,x,40.5,purple", "c,31,41.0,red"]
+    lines += ["d,32,42.0,purple", "e,y,1.0,red"]
+    source = tmp_path / "in.csv"
+    source.write_text("\n".join(lines) + "\n")
+    reports = []
+    result = score_file(
+        model,
+        source,
+        "csv",
+        output=tmp_path / "out.parquet",
+        errors_output=tmp_path / "err.jsonl",
+        output_format="parquet",
+        chunk_rows=3,
+        on_progress=reports.append,
+    )
+    purple = {"field": "color", "code": "unknown_category"}
+    assert [(r.rows_done, r.rows_failed, r.rows_total) for r in reports] == [(2, 1, None), (3, 2, None)]
+    assert [r.warnings for r in reports] == [[{**purple, "count": 1}], [{**purple, "count": 2}]]
+    assert all(isinstance(r.chunk_seconds, float) and 0 <= r.chunk_seconds < 60 for r in reports)
+    assert (result.rows_done, result.rows_failed, result.rows_total) == (3, 2, 5)
+    assert (result.output, result.errors_output) == (tmp_path / "out.parquet", tmp_path / "err.jsonl")
+    assert 0 < result.seconds < 60 and result.warnings == [{**purple, "count": 2}]  # bad rows do not count
+    assert pd.read_parquet(tmp_path / "out.parquet")["model_version"].dtype == np.int64
+
+
+def test_a_file_with_no_valid_row_fails_with_its_first_problem(model: LoadedModel, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("age,income,color\nx,1,red\n31,y,red\n")
+    with pytest.raises(InvalidInput) as caught:
+        score_file(model, source, "csv", tmp_path / "out.csv", tmp_path / "err.jsonl", chunk_rows=1)
+    assert caught.value.message == (
+        "no row could be scored: all 2 rows are invalid; the first, row 1, field 'age': "
+        "expected a finite number, got a string ('x')"
+    )
+    assert [(d["row"], d["field"], d["code"]) for d in caught.value.details] == [(1, "age", "wrong_type")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_a_part_with_no_valid_row_is_not_a_failure(model: LoadedModel, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("age,income,color\nx,1,red\n")
+    with source.open("rb") as handle:
+        result = score_chunks(
+            model,
+            read_chunks(handle, "csv", 10),
+            tmp_path / "o.csv",
+            tmp_path / "e.jsonl",
+            "csv",
+            whole_file=False,
+        )
+    assert (result.rows_done, result.rows_failed) == (0, 1)
+
+
+def test_fail_fast_and_a_wrong_column_say_what_stopped_them(model: LoadedModel, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("age,income,color\n30,1,red\n32,x,red\n")
+    with pytest.raises(InvalidInput) as caught:
+        score_file(model, source, "csv", tmp_path / "out.csv", tmp_path / "err.jsonl", fail_fast=True)
+    assert caught.value.message == (
+        "row 2, field 'income': expected a finite number, got a string ('x') (fail_fast is on: the first "
+        "bad row stops the job)"
+    )
+    assert [(d["row"], d["field"]) for d in caught.value.details] == [(2, "income")]
+    source.write_text("age,income\n30,1\n")
+    with pytest.raises(InvalidInput) as missing:
+        score_file(model, source, "csv", tmp_path / "out.csv", tmp_path / "err.jsonl")
+    assert missing.value.message == "the file cannot be scored: no field 'color' in the input"
+    assert [(d["field"], d["code"]) for d in missing.value.details] == [("color", "missing_feature")]
+
+
+def test_file_chunks_are_scored_by_the_bulk_runtime(model: LoadedModel, tmp_path: Path) -> None:
+    class Counting:
+        name = "counting"
+
+        def __init__(self, runtime) -> None:
+            self.runtime, self.rows = runtime, 0
+
+        def predict(self, features):
+            self.rows += len(features)
+            return self.runtime.predict(features)
+
+    bulk = Counting(model.runtime)
+    served = replace(model, bulk=bulk)
+    source = tmp_path / "in.csv"
+    source.write_bytes(write_table(customers(12), "csv"))
+    score_file(served, source, "csv", tmp_path / "out.csv", tmp_path / "err.jsonl", chunk_rows=5)
+    assert bulk.rows == 12

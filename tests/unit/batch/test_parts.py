@@ -1,14 +1,18 @@
 """Split files: every row in exactly one part, numbered as in the whole file; joined parts are the file."""
 
 import io
+import itertools
+import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from modelyard.batch import parts
 from modelyard.batch.files import score_chunks, score_file
-from modelyard.batch.parts import join, plan, read_part
+from modelyard.batch.parts import Part, join, plan, read_part
 from modelyard.registry.store import Registry
 from modelyard.serving import load as loading
 from modelyard.tabular import write_table
@@ -78,3 +82,87 @@ def test_plan_of_a_small_file_is_one_part(tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
     source.write_bytes(io.BytesIO(CSV_WITH_TRAPS).read())
     assert len(plan(source, "csv", 1000)) == 1
+
+
+def test_a_part_crosses_the_queue_as_json_and_back() -> None:
+    part = Part(index=2, first_row=40, rows=20, row_groups=(4, 5))
+    assert Part.from_dict(json.loads(json.dumps(part.to_dict()))) == part
+    assert Part.from_dict({"index": 0, "first_row": 0, "rows": 3, "offset": 9, "length": 30}).row_groups == ()
+
+
+def row_ends(data: bytes, quoted: bool, skip_empty: bool) -> list[int]:
+    """Where each row ends, byte by byte: the reference the vectorized scan must match."""
+    ends, in_quotes, start = [], False, 0
+    for position, byte in enumerate(data):
+        if quoted and byte == ord('"'):
+            in_quotes = not in_quotes
+        elif byte == ord("\n") and not in_quotes:
+            line = data[start : position + 1]
+            if not (skip_empty and line in (b"\n", b"\r\n")):
+                ends.append(position + 1)
+            start = position + 1
+    if start < len(data):
+        ends.append(len(data))
+    return ends
+
+
+TRICKY = b'a,"b\nc"\r\n\r\n\n"x""y",2\n"\n\n",3\r\n\n4,5\n\r\n"q\r\n"\n6,7'
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 8, 13, 4096])
+@pytest.mark.parametrize("quoted", [True, False])
+def test_rows_end_where_a_byte_by_byte_scan_says_whatever_the_blocks(
+    monkeypatch: pytest.MonkeyPatch, block: int, quoted: bool
+) -> None:
+    monkeypatch.setattr(parts, "SCAN_BLOCK", block)
+    for data in (TRICKY, TRICKY + b"\n", b"\n" + TRICKY, b"\r\n\r\n"):
+        handle = io.BytesIO(data)
+        found = [int(end) for ends in parts._row_ends(handle, quoted, skip_empty=quoted) for end in ends]
+        assert found == row_ends(data, quoted, skip_empty=quoted), (block, data)
+        rows, offsets = parts._checkpoints(io.BytesIO(data), 1, quoted)
+        assert offsets.tolist() == [0, *found] and rows.tolist() == list(range(len(found) + 1))
+        assert rows.dtype == offsets.dtype == np.int64
+
+
+def test_checkpoints_every_step_rows_and_at_the_end() -> None:
+    data = b"".join(b"%d\n" % i for i in range(10)) + b"10"
+    rows, offsets = parts._checkpoints(io.BytesIO(data), 4, quoted=False)
+    assert rows.tolist() == [0, 4, 8, 11]
+    assert offsets.tolist() == [0, 8, 16, len(data)]
+
+
+@pytest.mark.parametrize(
+    ("part_rows", "workers", "count"), [(10, 1, 10), (10, 3, 12), (30, 2, 4), (99, 1, 2)]
+)
+def test_parts_are_even_and_a_multiple_of_the_workers(
+    tmp_path: Path, part_rows: int, workers: int, count: int
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_bytes(b"n\n" + b"".join(b"%d\n" % i for i in range(100)))
+    planned = plan(source, "csv", part_rows, workers)
+    assert len(planned) == count
+    assert [p.index for p in planned] == list(range(count))
+    sizes = [p.rows for p in planned]
+    assert sum(sizes) == 100
+    assert max(sizes) - min(sizes) <= max(1, part_rows // 4)  # cut at the nearest checkpoint
+    assert planned[0].offset == 2 and all(
+        a.offset + a.length == b.offset and a.first_row + a.rows == b.first_row
+        for a, b in itertools.pairwise(planned)
+    )
+
+
+def test_the_last_row_without_a_newline_keeps_its_last_byte(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_bytes(b"a,b\n1,2\n3,45")
+    values = []
+    with source.open("rb") as handle:
+        for part in plan(source, "csv", 1):
+            values += [
+                v for chunk in read_part(handle, "csv", part, 10, source) for v in chunk.table.frame["b"]
+            ]
+    assert [str(v) for v in values] == ["2", "45"]
+
+
+def test_joining_no_parquet_parts_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"^no parts to join$"):
+        join([], "parquet", tmp_path / "out.parquet")
