@@ -6,7 +6,7 @@ PORT ?= 8000
 OUT ?= modelyard-bundle.tar.gz
 MODELS ?=
 
-.PHONY: setup up down images images-offline bundle serve test test-fast e2e fuzz mutation lint format bench clean
+.PHONY: setup up down register images images-offline bundle serve test test-fast e2e fuzz mutation lint format bench clean
 
 setup:
 	@VENV=$(VENV) scripts/bootstrap.sh
@@ -17,6 +17,10 @@ up: setup
 
 down:
 	docker compose down
+
+# A model file of this machine into the running stack's registry: make register FILE=m.joblib NAME=fraud [PROMOTE=1]
+register:
+	scripts/register.sh "$(FILE)" "$(NAME)" "$(PROMOTE)"
 
 images: setup
 	scripts/images.sh

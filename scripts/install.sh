@@ -9,7 +9,8 @@
 # 3. upgrading: if the new images would refuse registered model versions (another scikit-learn
 #    minor version), lists them and asks before switching (--yes to go on without asking);
 # 4. writes .env from .env.example with generated secrets and an API key, or takes the previous
-#    install's .env (--env) so that clients keep their key;
+#    install's .env (--env) so that clients keep their key; either way its image lines name this
+#    bundle's images, so that every `docker compose` command in this folder runs them, offline;
 # 5. starts the stack and waits until it is healthy (the volumes of a previous install are kept);
 # 6. registers the models in models/ (or, when none were shipped and none is registered, the demo);
 # 7. prints the URL and the key.
@@ -62,8 +63,12 @@ elif [ ! -f .env ]; then
         -e "s/^MODELYARD_PORT=.*/MODELYARD_PORT=${MODELYARD_PORT:-8000}/" \
         .env.example >.env
 fi
+for key in MODELYARD_VERSION PYTHON_IMAGE REDIS_IMAGE; do # this bundle's images, not a registry's
+    value=$(sed -n "s/^$key=//p" images.env)
+    if grep -q "^$key=" .env; then sed -i "s|^$key=.*|$key=$value|" .env; else echo "$key=$value" >>.env; fi
+done
 chmod 600 .env
-compose() { docker compose -p "$project" --env-file .env --env-file images.env "$@"; }
+compose() { docker compose -p "$project" "$@"; }
 say "starting the stack"
 compose up -d --wait --remove-orphans
 

@@ -19,10 +19,14 @@ docker compose up -d --wait --remove-orphans
 docker compose run --rm admin modelyard demo train --if-missing
 port=$(sed -n 's/^MODELYARD_PORT=//p' .env)
 port=${port:-8000}
+key_header=
+if grep -q '^MODELYARD_API_KEY=.' .env; then # printed as a command that reads the key from .env
+    key_header=" -H \"Authorization: Bearer \$(sed -n 's/^MODELYARD_API_KEY=//p' .env)\""
+fi
 cat <<EOF
 
 modelyard is up: http://127.0.0.1:$port (docs: http://127.0.0.1:$port/docs)
-  curl -s localhost:$port/v1/models/churn/predict -d '{"instances": [{"tenure_months": 3,
+  curl -s$key_header localhost:$port/v1/models/churn/predict -d '{"instances": [{"tenure_months": 3,
     "monthly_charges": 89.5, "support_calls": 4, "data_usage_gb": 12.0, "plan": "premium",
     "contract": "month-to-month", "payment_method": "invoice", "region": "north"}]}'
   make down   # stop it; the volumes stay (docker compose down -v removes them)

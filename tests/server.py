@@ -13,6 +13,9 @@ from pathlib import Path
 import httpx
 import redis
 
+ROOT = Path(__file__).resolve().parents[1]
+"""The repository."""
+
 
 def run_cli(
     root: Path, *args: str, check: bool = True, env: dict[str, str] | None = None

@@ -104,10 +104,11 @@ def train(registry: Registry, data_dir: Path, rows: int = 5000) -> DemoResult:
     return DemoResult(version=version, reused=reused, metrics=metrics, sample_path=write_sample(data_dir))
 
 
-def write_sample(data_dir: Path, replace: bool = True) -> Path:
-    """200 new customers to score, in <data>/incoming/churn-sample.csv."""
+def write_sample(data_dir: Path) -> Path:
+    """200 new customers to score, in <data>/incoming/churn-sample.csv; written once, never again:
+    a file rewritten would wait another MODELYARD_FILE_SETTLE_S before a schedule scores it."""
     path = data_dir / "incoming" / "churn-sample.csv"
-    if replace or not path.exists():
+    if not path.exists():
         atomic_write_bytes(path, customers(200, seed=11).to_csv(index=False).encode())
     return path
 

@@ -38,6 +38,11 @@ class NotFound(ModelyardError):
 class ModelNotFound(NotFound):
     code = "model_not_found"
 
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None, model: str = "") -> None:
+        super().__init__(message, details)
+        self.model = model
+        """The model asked for."""
+
 
 class VersionNotFound(NotFound):
     code = "version_not_found"

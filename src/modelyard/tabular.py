@@ -12,7 +12,7 @@ refuse the file (the API) or to set aside (batch scoring).
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -24,6 +24,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from modelyard.errors import UnparseableFile
+from modelyard.textrows import CsvLines
 
 CSV_BLOCK_BYTES = 1 << 20
 """pyarrow reads about twenty blocks ahead: 1 MiB blocks keep that read-ahead near 20 MiB."""
@@ -41,6 +42,8 @@ class Table:
     """The parsed records, for inputs made of JSON objects (a key can be absent in one record)."""
     arrow: pa.Table | None = None
     """The rows as read from a file, to pass through to the output."""
+    line_of: Callable[[int], int] | None = None
+    """The line of a CSV or JSON Lines file a data row starts on, asked in increasing row order."""
 
     @classmethod
     def from_records(cls, records: list[dict[str, Any]]) -> "Table":
@@ -73,28 +76,48 @@ def read_table(content: bytes, fmt: str) -> Table:
     """A whole upload as one table; a malformed row or an empty file is refused."""
     chunks = list(read_chunks(io.BytesIO(content), fmt, chunk_rows=1 << 62))
     malformed = [row for chunk in chunks for row in chunk.malformed]
-    if malformed:
-        first = malformed[0]
-        details = [{"row": m.row, "line": _line(m.row, fmt), "message": m.message} for m in malformed[:100]]
-        raise UnparseableFile(
-            f"the {fmt} file cannot be parsed: line {_line(first.row, fmt)}: {first.message}", details
-        )
     table = chunks[0].table
+    if malformed:
+        assert table.line_of is not None  # Parquet has no malformed rows
+        details = [
+            {"row": m.row, "line": table.line_of(m.row), "message": m.message} for m in malformed[:100]
+        ]
+        joined = joined_by(list(table.frame.columns)) if fmt == "csv" else None
+        hint = f"; {joined}" if joined else ""
+        raise UnparseableFile(
+            f"the {fmt} file cannot be parsed: line {details[0]['line']}: {details[0]['message']}{hint}",
+            details,
+        )
     if table.frame.empty:
         raise UnparseableFile(f"the {fmt} file has no rows to score")
     return table
 
 
-def _line(row: int, fmt: str) -> int:
-    """The 1-based line of a data row, counting the CSV header (exact unless a value holds a newline)."""
-    return row + 2 if fmt == "csv" else row + 1
+SEPARATORS = {";": "';'", "\t": "tabs", "|": "'|'"}
+
+
+def joined_by(columns: list[str]) -> str | None:
+    """Why a CSV read as one column is probably separated by something else than commas (as
+    spreadsheets write it where the decimal mark is a comma); None when it does not look so."""
+    if len(columns) != 1:
+        return None
+    for separator, said in SEPARATORS.items():
+        if separator in str(columns[0]):
+            return (
+                f"the columns look joined by {said} (one column {str(columns[0])[:80]!r}): modelyard reads "
+                "comma-separated CSV; save the file with commas as separators (such files often have "
+                "decimal commas too: use points), or as Parquet or JSON Lines"
+            )
+    return None
 
 
 def read_chunks(source: Source, fmt: str, chunk_rows: int) -> Iterator[Chunk]:
     """The rows of a whole file, `chunk_rows` at a time; at least one chunk, empty for no rows."""
     if fmt == "csv":
         handle = _open(source)
-        return csv_rows(handle, csv_header(handle), chunk_rows, start_row=0)
+        names = csv_header(handle)
+        lines = CsvLines(_reopen(source, handle.tell()), first_row=0)
+        return csv_rows(handle, names, chunk_rows, start_row=0, lines=lines)
     if fmt == "parquet":
         return parquet_rows(parquet_file(source), None, chunk_rows, start_row=0)
     return jsonl_rows(_open(source), chunk_rows, start_row=0, limit=None)
@@ -102,6 +125,23 @@ def read_chunks(source: Source, fmt: str, chunk_rows: int) -> Iterator[Chunk]:
 
 def _open(source: Source) -> BinaryIO:
     return source.open("rb") if isinstance(source, Path) else source
+
+
+def _reopen(source: Source, offset: int) -> Callable[[], BinaryIO]:
+    """A second handle on the same bytes, at `offset`: a file opened again, or the same buffer."""
+
+    def at_offset() -> BinaryIO:
+        handle: BinaryIO
+        if isinstance(source, io.BytesIO):
+            handle = io.BytesIO(source.getvalue())  # shares the bytes: BytesIO copies on write only
+        elif isinstance(source, Path) or isinstance(getattr(source, "name", None), str):
+            handle = _open(Path(source if isinstance(source, Path) else source.name))
+        else:
+            raise TypeError(f"cannot read {source!r} twice")
+        handle.seek(offset)
+        return handle
+
+    return at_offset
 
 
 def _size(handle: BinaryIO) -> int | None:
@@ -150,8 +190,11 @@ def csv_reader(handle: BinaryIO, names: list[str], on_malformed: Any) -> pacsv.C
     )
 
 
-def csv_rows(handle: BinaryIO, names: list[str], chunk_rows: int, start_row: int) -> Iterator[Chunk]:
-    """Chunks of the data rows from `handle`'s position on, the first of them being `start_row`."""
+def csv_rows(
+    handle: BinaryIO, names: list[str], chunk_rows: int, start_row: int, lines: CsvLines | None = None
+) -> Iterator[Chunk]:
+    """Chunks of the data rows from `handle`'s position on, the first of them being `start_row`;
+    `lines`, when given, tells the line each starts on."""
     size = _size(handle)
     start = handle.tell() if size is not None else 0
     skipped: list[int] = []  # malformed rows, relative to start_row, in file order
@@ -196,7 +239,9 @@ def csv_rows(handle: BinaryIO, names: list[str], chunk_rows: int, start_row: int
         mine = [m for m in pending if last is None or m.row <= last]
         pending[:] = [m for m in pending if m not in mine]
         return Chunk(
-            table=Table(frame=table.to_pandas(), text_values=True, arrow=table),
+            table=Table(
+                frame=table.to_pandas(), text_values=True, arrow=table, line_of=lines.line if lines else None
+            ),
             rows=rows,
             malformed=mine,
             progress=min(done, 1.0) if done is not None else None,
@@ -313,6 +358,11 @@ def jsonl_rows(handle: BinaryIO, chunk_rows: int, start_row: int, limit: int | N
         yield _records_chunk(records, rows, malformed, 1.0)
 
 
+def _jsonl_line(row: int) -> int:
+    """A JSON Lines row is its line: blank lines are numbered too."""
+    return row + 1
+
+
 def _json_object(line: bytes) -> tuple[dict[str, Any], str | None]:
     try:
         record = json.loads(line)
@@ -330,6 +380,7 @@ def _records_chunk(
 ) -> Chunk:
     table = Table.from_records(records)
     table.arrow = records_to_arrow(records)
+    table.line_of = _jsonl_line
     return Chunk(
         table=table,
         rows=np.asarray(rows, dtype=np.int64),

@@ -284,5 +284,87 @@ def test_the_bundle_installs_with_nothing_but_docker(stack: Stack, tmp_path: Pat
             )
             assert answer.json()["predictions"] == ["yes"]
             assert httpx.get(f"http://127.0.0.1:{port}/v1/models").status_code == 401  # no key, no answer
+            the_readme_s_commands_work_in_the_install_folder(folder, http, tmp_path)
+            newer = a_newer_bundle(folder, version, client / "newer")
+            upgraded = run("./install.sh", "--env", str(folder / ".env"), cwd=newer, env=env, both=True)
+            assert f"is up on port {port}" in upgraded and f"API key: {key}" in upgraded  # the key kept
+            compose = ("docker", "compose")  # bare, in the new folder: the new images, offline
+            running = run(*compose, "ps", "--format", "{{.Service}} {{.Image}}", cwd=newer, env=bare)
+            assert (
+                "api modelyard/api:0.1.0-upgrade" in running
+                and "worker modelyard/worker:0.1.0-upgrade" in running
+            )
+            models = wait_for(lambda: http.get("/v1/models"), lambda response: response.status_code == 200)
+            assert {m["name"] for m in models.json()["models"]} == {"churn", "fraud"}  # the volume kept
     finally:
-        run("docker", "compose", "-p", env["COMPOSE_PROJECT_NAME"], "down", "-v", cwd=folder, check=False)
+        for place in (folder, client / "newer"):
+            if place.exists():
+                run(
+                    "docker",
+                    "compose",
+                    "-p",
+                    env["COMPOSE_PROJECT_NAME"],
+                    "down",
+                    "-v",
+                    cwd=place,
+                    check=False,
+                )
+
+
+bare = {"COMPOSE_PROJECT_NAME": "modelyard-e2e-client"}
+"""All a client exports to run the README's commands in the install folder."""
+
+
+def the_readme_s_commands_work_in_the_install_folder(
+    folder: Path, http: httpx.Client, tmp_path: Path
+) -> None:
+    """Bare `docker compose` in the install folder, no --env-file, no registry: register, promote,
+    predict, ps, logs, restart."""
+    model = factories.save(factories.classifier(seed=7), tmp_path / "fraud model.joblib")  # a space too
+    listed = run(
+        "docker", "compose", "run", "--rm", "admin", "modelyard", "models", "list", cwd=folder, env=bare
+    )
+    assert "churn" in listed
+    mount = f"type=bind,source={model},target=/in/fraud.joblib,readonly"
+    registered = run(
+        "docker", "compose", "run", "--rm", "--mount", mount, "admin",
+        "modelyard", "models", "register", "/in/fraud.joblib", "--name", "fraud", "--promote",
+        cwd=folder, env=bare,
+    )  # fmt: skip
+    assert "promoted fraud version 1 to production" in registered
+    answer = wait_for(
+        lambda: http.post("/v1/models/fraud/predict", json={"instances": factories.records(2)}),
+        lambda response: response.status_code == 200,
+    )
+    assert (
+        answer.json()["predictions"]
+        == factories.load_as_served(model).predict(pd.DataFrame(factories.records(2))).tolist()
+    )
+    services = run("docker", "compose", "ps", "--format", "{{.Service}}", cwd=folder, env=bare).split()
+    assert {"api", "worker", "scheduler", "redis"} <= set(services)
+    assert '"logger"' in run("docker", "compose", "logs", "--tail", "5", "api", cwd=folder, env=bare)
+    run("docker", "compose", "restart", "api", cwd=folder, env=bare)
+    assert wait_for(lambda: http.get("/readyz"), lambda response: response.status_code == 200, 120)
+
+
+def a_newer_bundle(folder: Path, version: str, newer: Path) -> Path:
+    """The same images under a newer version, unpacked as a newer bundle would be."""
+    shutil.copytree(folder, newer, ignore=shutil.ignore_patterns(".env", "images.tar", "SHA256SUMS"))
+    tags = []
+    for service in ("api", "worker", "scheduler"):
+        run("docker", "tag", f"modelyard/{service}:{version}", f"modelyard/{service}:0.1.0-upgrade")
+        tags.append(f"modelyard/{service}:0.1.0-upgrade")
+    run("docker", "save", "-o", str(newer / "images.tar"), *tags)
+    images = (
+        (newer / "images.env")
+        .read_text()
+        .replace(f"MODELYARD_VERSION={version}", "MODELYARD_VERSION=0.1.0-upgrade")
+    )
+    (newer / "images.env").write_text(images)
+    run(
+        "sh",
+        "-c",
+        "find . -type f ! -name SHA256SUMS -printf '%P\\n' | sort | xargs sha256sum >SHA256SUMS",
+        cwd=newer,
+    )
+    return newer

@@ -9,7 +9,7 @@ from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
 from modelyard import __version__
-from modelyard.api import openapi
+from modelyard.api import docs, openapi
 from modelyard.api.errors import install_error_handlers
 from modelyard.api.fastpredict import FastPredictMiddleware
 from modelyard.api.metrics import ApiMetrics
@@ -37,6 +37,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level)  # in each server process, when there are several
     # /docs from Swagger UI files shipped in the package: it works in a network without internet
     app = FastAPIOffline(
+        docs_url=None,  # api/docs.py serves its own page, which asks for the key
+        redoc_url=None,
         title="modelyard",
         version=__version__,
         description="Real-time predictions, batch jobs and schedules for registered scikit-learn models.",
@@ -82,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestContextMiddleware)  # outermost: every response gets an id
     openapi.install(app, app.state.store)
+    docs.install(app, settings)
     return app
 
 

@@ -14,6 +14,8 @@ from modelyard.logs import request_id
 
 log = logging.getLogger("modelyard.access")
 VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+PROBES = {"/healthz", "/readyz"}
+"""Logged at DEBUG when they succeed: Compose and Kubernetes ask every few seconds."""
 
 
 class RequestContextMiddleware:
@@ -46,7 +48,9 @@ class RequestContextMiddleware:
                 error = ModelyardError(f"internal error; quote request id {rid} when reporting it")
                 await error_response(error)(scope, receive, send_with_id)
         finally:
-            log.info(
+            quiet = scope["path"] in PROBES and status < 400  # a healthcheck every few seconds
+            log.log(
+                logging.DEBUG if quiet else logging.INFO,
                 "request",
                 extra={
                     "method": scope["method"],

@@ -214,6 +214,12 @@ class RunRecord(BaseModel):
     jobs: list[str]
     unchanged: int
     waiting: list[str]
+    """Files changed within MODELYARD_FILE_SETTLE_S: maybe still being written, left for a later run."""
+    settles_at: dict[str, str] = Field(
+        default_factory=dict,
+        description="When each waiting file will have settled (unchanged for MODELYARD_FILE_SETTLE_S): a "
+        "run from then on scores it",
+    )
     status: str = Field(
         description="running, finished, failed, canceled (of its jobs), no new files, waiting for "
         "files, model not registered, or model not ready: ..."

@@ -3,7 +3,8 @@
 Memory stays flat whatever the file size: one chunk is read, validated, scored and written at a
 time. The output and the errors file are written under temporary names and renamed into place only
 when every chunk is done, so no reader ever sees a partial file, and a stopped or failed run leaves
-nothing behind. Every input row ends up exactly once in the output or in the errors file.
+nothing behind, but for a file of which no row was valid: its errors file says why. Every input row
+ends up exactly once in the output or in the errors file.
 """
 
 import json
@@ -22,7 +23,7 @@ from modelyard.errors import InvalidInput
 from modelyard.formats import output_format
 from modelyard.fsutil import atomic_path
 from modelyard.scoring.predict import LoadedModel, predict, refuse_clashes, with_predictions
-from modelyard.scoring.validation import check, listed
+from modelyard.scoring.validation import check, listed, where
 from modelyard.tabular import Chunk, TableWriter, read_chunks
 
 MODEL_COLUMNS = ["model", "model_version"]
@@ -91,39 +92,46 @@ def score_chunks(
     whole_file: bool = True,
 ) -> BatchResult:
     """Score chunk after chunk into `output`, invalid rows into `errors_output`. A whole file of
-    which no row is valid fails (a wrong column type, say): pass whole_file=False for a part."""
+    which no row is valid fails (a wrong column type, say), with no output but its errors file;
+    pass whole_file=False for a part."""
     started = time.perf_counter()
     done = failed = 0
     first_problem: dict[str, Any] | None = None
     warned: Counter[tuple[str, str]] = Counter()
-    with (
-        atomic_path(output) as output_tmp,
-        atomic_path(errors_output) as errors_tmp,
-        TableWriter(output_tmp, output_format) as writer,
-        errors_tmp.open("wb") as errors_file,
-    ):
-        for chunk in chunks:
-            chunk_started = time.perf_counter()
-            scored, problems, warnings = score_chunk(model, chunk, fail_fast)
-            writer.write(scored)
-            errors_file.write(b"".join(json.dumps(p).encode() + b"\n" for p in problems))  # values are plain
-            done += scored.num_rows
-            failed += len(problems)
-            first_problem = first_problem or (problems[0] if problems else None)
-            warned.update(warnings)
-            if on_progress:
-                elapsed = time.perf_counter() - chunk_started
-                on_progress(
-                    Progress(done, failed, chunk.progress, chunk.rows_total, elapsed, counted(warned))
-                )
-        if whole_file and first_problem is not None and not done:
-            raise nothing_valid(failed, first_problem)
+    refused: InvalidInput | None = None
+    with atomic_path(errors_output) as errors_tmp, errors_tmp.open("wb") as errors_file:
+        try:
+            with atomic_path(output) as output_tmp, TableWriter(output_tmp, output_format) as writer:
+                for chunk in chunks:
+                    chunk_started = time.perf_counter()
+                    scored, problems, warnings = score_chunk(model, chunk, fail_fast)
+                    writer.write(scored)
+                    errors_file.write(b"".join(json.dumps(p).encode() + b"\n" for p in problems))
+                    done += scored.num_rows
+                    failed += len(problems)
+                    first_problem = first_problem or (problems[0] if problems else None)
+                    warned.update(warnings)
+                    if on_progress:
+                        elapsed = time.perf_counter() - chunk_started
+                        on_progress(
+                            Progress(done, failed, chunk.progress, chunk.rows_total, elapsed, counted(warned))
+                        )
+                if whole_file and first_problem is not None and not done:
+                    if on_progress:  # the whole file is read: its row count is known
+                        on_progress(Progress(done, failed, 1.0, failed, 0.0, counted(warned)))
+                    refused = nothing_valid(failed, first_problem)
+                    raise refused  # no output; the errors file, committed below, says why
+        except InvalidInput as problem:
+            if problem is not refused:
+                raise
+    if refused is not None:
+        raise refused
     return BatchResult(done, failed, output, errors_output, time.perf_counter() - started, counted(warned))
 
 
 def nothing_valid(failed: int, first: dict[str, Any]) -> InvalidInput:
     return InvalidInput(
-        f"no row could be scored: all {failed} rows are invalid; the first, row {first['row']}, "
+        f"no row could be scored: all {failed} rows are invalid; the first, {where(first)}"
         f"field {first['field']!r}: {first['message']}",
         [first],
     )
@@ -146,7 +154,7 @@ def score_chunk(
     if fail_fast and problems:
         first = problems[0]
         raise InvalidInput(
-            f"row {first['row']}, field {first['field']!r}: {first['message']} "
+            f"{where(first)}field {first['field']!r}: {first['message']} "
             "(fail_fast is on: the first bad row stops the job)",
             [first],
         )
@@ -185,10 +193,11 @@ def _row_problems(findings: list[Any], chunk: Chunk) -> list[dict[str, Any]]:
             item = finding.describe(int(position), None)
             del item["row"]
             by_row.setdefault(row, []).append(item)
+    line_of = chunk.table.line_of
     records = []
-    for row in sorted(by_row):
+    for row in sorted(by_row):  # in file order, as line_of asks
         first, *others = by_row[row]
-        record = {"row": row + 1, **first}
+        record = {"row": row, **({"line": line_of(row)} if line_of else {}), **first}
         if others:
             record["other_problems"] = others
         records.append(record)

@@ -12,6 +12,7 @@ import math
 import shutil
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -19,9 +20,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from modelyard.tabular import Chunk, csv_header, csv_rows, jsonl_rows, parquet_file, parquet_rows
-
-SCAN_BLOCK = 1 << 22
-QUOTE, NEWLINE, CR = ord('"'), ord("\n"), ord("\r")
+from modelyard.textrows import CsvLines, row_spans
 
 
 @dataclass(frozen=True)
@@ -92,7 +91,7 @@ def _checkpoints(handle: BinaryIO, step: int, quoted: bool) -> tuple[np.ndarray,
     rows, offsets = [0], [handle.tell()]
     count = 0
     end = handle.tell()
-    for ends in _row_ends(handle, quoted, skip_empty=quoted):
+    for ends, _ in row_spans(handle, quoted, skip_empty=quoted):
         # the k-th end of this block closes row count+k+1: keep those that are a multiple of step
         marks = np.flatnonzero((count + np.arange(1, len(ends) + 1)) % step == 0)
         rows.extend(count + marks + 1)
@@ -103,38 +102,6 @@ def _checkpoints(handle: BinaryIO, step: int, quoted: bool) -> tuple[np.ndarray,
         rows.append(count)
         offsets.append(end)
     return np.asarray(rows, dtype=np.int64), np.asarray(offsets, dtype=np.int64)
-
-
-def _row_ends(handle: BinaryIO, quoted: bool, skip_empty: bool) -> Iterator[np.ndarray]:
-    """For each block read, the byte offsets just after the rows that end in it."""
-    position = handle.tell()
-    in_quotes = 0
-    row_start = position
-    last_byte = -1
-    while block := handle.read(SCAN_BLOCK):
-        data = np.frombuffer(block, dtype=np.uint8)
-        newline = data == NEWLINE
-        quotes = data == QUOTE if quoted else None
-        if quotes is not None and (in_quotes or quotes.any()):  # most blocks have no quote at all
-            inside = np.bitwise_xor.accumulate(quotes.view(np.uint8)) ^ in_quotes
-            in_quotes = int(inside[-1])
-            newline &= inside == 0
-        index = np.flatnonzero(newline)
-        ends = position + index + 1
-        if skip_empty and len(ends):
-            starts = np.concatenate(([row_start], ends[:-1]))
-            before = np.where(index > 0, data[np.maximum(index - 1, 0)], last_byte)
-            blank = (ends - starts == 1) | ((ends - starts == 2) & (before == CR))
-            kept = ends[~blank]
-        else:
-            kept = ends
-        if len(ends):
-            row_start = int(ends[-1])
-        last_byte = int(data[-1])
-        position += len(block)
-        yield kept
-    if position > row_start:
-        yield np.array([position])  # a last row without a newline
 
 
 def read_part(handle: BinaryIO, fmt: str, part: Part, chunk_rows: int, path: Path) -> Iterator[Chunk]:
@@ -148,7 +115,15 @@ def read_part(handle: BinaryIO, fmt: str, part: Part, chunk_rows: int, path: Pat
     names = csv_header(handle)
     handle.seek(part.offset)
     window = cast(BinaryIO, _Window(handle, part.length))
-    return csv_rows(window, names, chunk_rows, part.first_row)
+    return csv_rows(
+        window, names, chunk_rows, part.first_row, CsvLines(partial(_at, path, part.offset), part.first_row)
+    )
+
+
+def _at(path: Path, offset: int) -> BinaryIO:
+    handle = path.open("rb")
+    handle.seek(offset)
+    return handle
 
 
 class _Window(io.RawIOBase):

@@ -79,14 +79,15 @@ def join(job: Job, data_dir: Path, spec: JobSpec, planned: list[parting.Part]) -
         json.loads(job.connection.get(queue.done_key(part_id(spec, part))) or b"{}") for part in planned
     ]
     done, failed = sum(t.get("rows_done", 0) for t in totals), sum(t.get("rows_failed", 0) for t in totals)
-    if failed and not done:
-        first = next(line for _, errors_part in files for line in errors_part.open() if line.strip())
-        raise nothing_valid(failed, json.loads(first))
     output, errors = spec.output_path(data_dir), spec.errors_path(data_dir)
-    with atomic_path(output) as tmp:
-        parting.join([pair[0] for pair in files], spec.format, tmp)
     with atomic_path(errors) as tmp:
         parting.join([pair[1] for pair in files], "jsonl", tmp)
+    if failed and not done:
+        discard_parts(data_dir, spec)
+        with errors.open() as records:
+            raise nothing_valid(failed, json.loads(next(line for line in records if line.strip())))
+    with atomic_path(output) as tmp:
+        parting.join([pair[0] for pair in files], spec.format, tmp)
     warnings = merge_warnings(total.get("warnings", []) for total in totals)
     result = BatchResult(done, failed, output, errors, time.perf_counter() - started, warnings)
     discard_parts(data_dir, spec)

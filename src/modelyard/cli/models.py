@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from modelyard.cli.base import Group, main, open_registry
+from modelyard.cli.base import Group, main, open_registry, served_by_api
 from modelyard.config import get_settings
-from modelyard.registry.store import PRODUCTION, ModelVersion
+from modelyard.registry.store import PRODUCTION, ModelVersion, Registry
 
 SAMPLE_OPTION = click.option(
     "--sample",
@@ -36,7 +36,7 @@ def demo_train(rows: int, if_missing: bool) -> None:
     settings = get_settings()
     registry = open_registry()
     if if_missing and registry.model_names():
-        sample = demo_module.write_sample(settings.data_dir, replace=False)
+        sample = demo_module.write_sample(settings.data_dir)
         click.echo(f"models already registered in {registry.root.resolve()}: no demo model trained")
         click.echo(f"sample of new customers: {sample}")
         return
@@ -66,7 +66,7 @@ def _parse_metric(_ctx: click.Context, _param: click.Parameter, values: tuple[st
 
 
 @models.command("register")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--name", required=True, help="Model name, e.g. churn.")
 @click.option("--promote", is_flag=True, help="Also make this version the production one.")
 @click.option("--description", default=None, help="A line about this version.")
@@ -92,6 +92,13 @@ def models_register(
 ) -> None:
     """Copy a fitted model (.joblib, .pkl, .pickle) into the registry as a new version, and compile
     it (ONNX, used only where verified; a model that cannot be converted is served as it is)."""
+    if path.is_dir():
+        raise click.BadParameter(
+            f"{str(path)!r} is a directory, not a model file. Mounted with `docker run -v FILE:...`? "
+            "When FILE does not exist there, Docker mounts an empty directory in its place: check the "
+            "path, or register with `make register FILE=... NAME=...`, which checks the file first",
+            param_hint="PATH",
+        )
     registry = open_registry()
     version = registry.register(path, name, description=description, metrics=metrics, force_new=force_new)
     sha = version.metadata["artifact"]["sha256"][:12]
@@ -113,6 +120,21 @@ def models_register(
     if promote:
         registry.promote(name, version.version)
         click.echo(f"promoted {name} version {version.version} to {PRODUCTION}")
+    _note_another_registry(registry, path, name)
+
+
+def _note_another_registry(registry: Registry, path: Path, name: str) -> None:
+    """A running API that serves models this folder lacks reads another registry: say so, since
+    what was just registered here is not what it serves."""
+    served = served_by_api()
+    missing = sorted(set(served[1]) - set(registry.model_names())) if served else []
+    if served and missing:
+        click.echo(
+            f"note: the API at {served[0]} serves {missing}, which {registry.root.resolve()} does not "
+            f"have: it reads another registry. To register into the Compose stack: "
+            f"make register FILE={path} NAME={name}",
+            err=True,
+        )
 
 
 @models.command("compile")

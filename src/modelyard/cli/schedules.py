@@ -78,3 +78,6 @@ def schedules_run(name: str, rescore: bool) -> None:
     click.echo(f"run {record['id']}: {record['status']}, {len(record['jobs'])} job(s)")
     for path, job_id in zip(record["files"], record["jobs"], strict=True):
         click.echo(f"  {job_id}  {path}")
+    for path in record["waiting"]:
+        settles = record.get("settles_at", {}).get(path, "later")
+        click.echo(f"  waiting  {path}: changed lately, scored by a run from {settles} on")

@@ -193,7 +193,9 @@ class Registry:
     def _existing(self, name: str) -> list[int]:
         numbers = self.version_numbers(name)
         if not numbers:
-            raise ModelNotFound(f"no model named {name!r}; registered models: {self.model_names() or 'none'}")
+            raise ModelNotFound(
+                f"no model named {name!r}; registered models: {self.model_names() or 'none'}", model=name
+            )
         return numbers
 
     def promote(self, name: str, version: int, alias: str = PRODUCTION) -> ModelVersion:

@@ -66,6 +66,7 @@ def run(
         "jobs": [],
         "unchanged": 0,
         "waiting": [],
+        "settles_at": {},
     }
     problem = _model_problem(schedule, Registry(settings.model_dir))
     if problem:
@@ -77,6 +78,8 @@ def run(
         stat = path.stat()
         if now.timestamp() - stat.st_mtime < settings.file_settle_s:
             record["waiting"].append(relative)
+            settles = datetime.fromtimestamp(stat.st_mtime + settings.file_settle_s, UTC)
+            record["settles_at"][relative] = settles.isoformat(timespec="seconds")
             continue
         marker_file = _marker_path(settings.data_dir, schedule, relative)
         if not rescore and _already_scored(marker_file, path, stat):

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from modelyard.errors import InvalidInput
 from modelyard.registry.schema import NUMBER, Feature, InputSchema
-from modelyard.tabular import Table
+from modelyard.tabular import Table, joined_by
 
 MAX_LISTED = 100
 """Problems or warnings an API answer lists one by one; the rest are counted."""
@@ -87,19 +87,38 @@ def listed(findings: list[Finding], limit: int = MAX_LISTED) -> tuple[list[dict[
     return items, count
 
 
+def where(item: dict[str, Any]) -> str:
+    """Where a problem is, as messages say it: "row 3 (line 5), ", "row 3, ", or nothing."""
+    if item.get("row") is None:
+        return ""
+    return f"row {item['row']}" + (f" (line {item['line']})" if "line" in item else "") + ", "
+
+
+def with_lines(items: list[dict[str, Any]], table: Table) -> list[dict[str, Any]]:
+    """Each item of a file's row with the line the row starts on (CSV and JSON Lines)."""
+    if table.line_of is None:
+        return items
+    rows = sorted({item["row"] for item in items if item["row"] is not None})
+    lines = dict(zip(rows, map(table.line_of, rows), strict=True))  # asked in increasing order
+    return [
+        {"row": item["row"], "line": lines[item["row"]], **item} if item["row"] is not None else item
+        for item in items
+    ]
+
+
 def prepare(table: Table, schema: InputSchema) -> Prepared:
     """The model's input frame, or InvalidInput listing what is wrong."""
     checked = check(table, schema)
     if checked.problems:
         items, count = listed(checked.problems)
+        items = with_lines(items, table)
         first = items[0]
-        where = "" if first["row"] is None else f"row {first['row']}, "
         raise InvalidInput(
-            f"{count} problem(s) in the input; first: {where}field {first['field']!r}: "
+            f"{count} problem(s) in the input; first: {where(first)}field {first['field']!r}: "
             f"{first['message']}" + (f" (the first {MAX_LISTED} are listed)" if count > MAX_LISTED else ""),
             items,
         )
-    return Prepared(frame=checked.frame, warnings=listed(checked.warnings)[0])
+    return Prepared(frame=checked.frame, warnings=with_lines(listed(checked.warnings)[0], table))
 
 
 def check(table: Table, schema: InputSchema) -> Checked:
@@ -107,6 +126,10 @@ def check(table: Table, schema: InputSchema) -> Checked:
     warnings: list[Finding] = []
     columns: dict[str, pd.Series] = {}
     rows = len(table.frame)
+    joined = _joined_columns(table, schema)
+    if joined is not None:
+        frame = pd.DataFrame({name: np.full(rows, np.nan) for name in schema.names}, columns=schema.names)
+        return Checked(frame=frame, problems=[joined])
     for feature in schema.features:
         absent = _absent(table, feature.name)
         if absent.any():
@@ -130,6 +153,15 @@ def _absent(table: Table, name: str) -> np.ndarray:
             (name not in record for record in table.records), dtype=bool, count=len(table.records)
         )
     return np.full(len(table.frame), name not in table.frame.columns)
+
+
+def _joined_columns(table: Table, schema: InputSchema) -> Finding | None:
+    """A file read as one column that holds the model's features joined by another separator."""
+    if table.records is not None or any(name in table.frame.columns for name in schema.names):
+        return None
+    columns = list(map(str, table.frame.columns))
+    message = joined_by(columns)
+    return Finding(columns[0], "wrong_separator", message, None) if message else None
 
 
 def _column(

@@ -136,6 +136,7 @@ def test_docs_work_without_internet(live) -> None:
     api, _ = live
     page = api.client.get("/docs").text
     assert "cdn" not in page.lower() and "/static-offline-docs/swagger-ui-bundle.js" in page
+    assert "const needsKey = false;" in page  # no key set: the page asks for none
     assert api.client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
 
 

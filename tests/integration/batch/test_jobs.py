@@ -120,9 +120,9 @@ def test_bad_rows_end_in_the_errors_file(stack, workers) -> None:
     record = wait_job(stack, record["id"], ended)
     assert (record["status"], record["rows_done"], record["rows_failed"]) == ("finished", 8, 2)
     errors = stack["api"].client.get(f"/v1/jobs/{record['id']}/errors").text.splitlines()
-    assert [(e["row"], e["field"], e["code"]) for e in map(json.loads, errors)] == [
-        (3, "age", "wrong_type"),
-        (7, None, "malformed_row"),
+    assert [(e["row"], e["line"], e["field"], e["code"]) for e in map(json.loads, errors)] == [
+        (2, 4, "age", "wrong_type"),
+        (6, 8, None, "malformed_row"),
     ]
     scored = output_of(stack, record)
     assert scored["customer_id"].tolist() == [f"C{i}" for i in range(10) if i not in (2, 6)]
@@ -130,7 +130,10 @@ def test_bad_rows_end_in_the_errors_file(stack, workers) -> None:
     failing = submit(stack, model="churn", input="incoming/bad.csv", fail_fast=True, output="scored/ff.csv")
     failing = wait_job(stack, failing["id"], ended)
     assert failing["status"] == "failed"
-    assert failing["error"]["code"] == "invalid_input" and "row 3, field 'age'" in failing["error"]["message"]
+    assert (
+        failing["error"]["code"] == "invalid_input"
+        and "row 2 (line 4), field 'age'" in failing["error"]["message"]
+    )
     assert not (stack["root"] / "data" / "scored" / "ff.csv").exists()
 
 
@@ -312,7 +315,7 @@ def test_a_file_with_no_valid_row_fails(stack, workers) -> None:
     record = wait_job(stack, record["id"], ended)
     assert record["status"] == "failed" and record["error"]["code"] == "invalid_input"
     assert "no row could be scored: all 20 rows are invalid" in record["error"]["message"]
-    assert "row 1, field 'age'" in record["error"]["message"]
+    assert "row 0 (line 2), field 'age'" in record["error"]["message"]
 
 
 def test_canceling_a_split_job_removes_its_parts(stack, workers) -> None:

@@ -49,7 +49,10 @@ def test_register_promote_list_show(tmp_path: Path) -> None:
 def test_errors_are_one_clear_line(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "models", "promote", "churn", "1", check=False)
     assert result.returncode == 1
-    assert result.stderr.strip() == "error: no model named 'churn'; registered models: none"
+    assert result.stderr.strip().splitlines() == [
+        f"registry: {(tmp_path / 'models').resolve()} (MODELYARD_MODEL_DIR)",  # which folder, first
+        "error: no model named 'churn'; registered models: none",
+    ]
     bad_metric = run_cli(
         tmp_path, "models", "register", __file__, "--name", "x", "--metric", "auc", check=False
     )
@@ -88,8 +91,9 @@ def test_registering_what_is_not_a_fitted_model_is_one_clear_line(tmp_path: Path
         path.write_bytes(content)
     result = run_cli(tmp_path, "models", "register", str(path), "--name", "m", check=False)
     assert result.returncode == 1
-    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
-    assert result.stderr.startswith("error: ") and why in result.stderr
+    registry, error = result.stderr.strip().splitlines()  # the folder used, then one line of error
+    assert registry.startswith("registry: ") and "Traceback" not in result.stderr
+    assert error.startswith("error: ") and why in error
 
 
 def test_first_hour_messages(tmp_path: Path) -> None:

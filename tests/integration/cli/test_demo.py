@@ -101,7 +101,10 @@ def test_score_a_file_locally(demo) -> None:
         server, scored[["probability_no", "probability_yes"]].to_numpy(), model.predict_proba(kept)
     )
     errors = (root / "out.errors.jsonl").read_text().splitlines()
-    assert len(errors) == 1 and '"row": 5, "field": "tenure_months", "code": "wrong_type"' in errors[0]
+    assert (
+        len(errors) == 1
+        and '"row": 4, "line": 6, "field": "tenure_months", "code": "wrong_type"' in errors[0]
+    )
 
     run_cli(
         root,
@@ -119,3 +122,13 @@ def test_score_a_file_locally(demo) -> None:
         "broken.errors.jsonl",
         "broken.predictions.jsonl",
     ]
+
+
+def test_the_sample_is_written_once(tmp_path) -> None:
+    """The tour runs the nightly schedule right after `make up`: a sample rewritten by every
+    `demo train` would never have settled."""
+    run_cli(tmp_path, "demo", "train", "--rows", "300")
+    sample = tmp_path / "data" / "incoming" / "churn-sample.csv"
+    written, content = sample.stat().st_mtime_ns, sample.read_bytes()
+    assert "registered as version 2" in run_cli(tmp_path, "demo", "train", "--rows", "400").stdout
+    assert (sample.stat().st_mtime_ns, sample.read_bytes()) == (written, content)

@@ -335,3 +335,24 @@ def assert_predictions(source: Any, root: Path, data: pd.DataFrame) -> None:
     model = factories.load_as_served(Registry(root / "models").get("churn", 1).artifact)
     assert scored["prediction"].tolist() == model.predict(data).tolist()
     assert (scored[["probability_no", "probability_yes"]].to_numpy() == model.predict_proba(data)).all()
+
+
+def test_a_fresh_file_waits_and_the_run_says_until_when(root: Path, redis_server: RedisServer) -> None:
+    now = datetime.now(UTC)
+    path = add_file(root, "fresh.csv", modified=now)
+    settings = settings_for(root, redis_server, file_settle_s=60)
+    record = schedule_runs.run(nightly(), now, "night-now-1", settings, redis_server.client(), now)
+    assert (record["status"], record["waiting"], record["jobs"]) == (
+        "waiting for files",
+        ["incoming/fresh.csv"],
+        [],
+    )
+    settles = datetime.fromisoformat(record["settles_at"]["incoming/fresh.csv"])
+    assert abs(settles.timestamp() - (path.stat().st_mtime + 60)) < 1
+    later = settles + timedelta(seconds=1)  # the settle rule holds: no file time moved back
+    record = schedule_runs.run(nightly(), later, "night-now-2", settings, redis_server.client(), later)
+    assert (record["status"], record["files"], record["settles_at"]) == (
+        "enqueued",
+        ["incoming/fresh.csv"],
+        {},
+    )

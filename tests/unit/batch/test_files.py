@@ -87,12 +87,13 @@ def test_bad_rows_go_to_the_errors_file_with_their_file_row(model: LoadedModel, 
 
     assert (result.rows_done, result.rows_failed) == (7, 3)
     errors = [json.loads(line) for line in (tmp_path / "err.jsonl").read_text().splitlines()]
-    assert [(e["row"], e["field"], e["code"]) for e in errors] == [
-        (2, "age", "wrong_type"),
-        (3, None, "malformed_row"),
-        (4, "income", "wrong_type"),
+    assert [(e["row"], e["line"], e["field"], e["code"]) for e in errors] == [
+        (1, 3, "age", "wrong_type"),
+        (2, 4, None, "malformed_row"),
+        (3, 5, "income", "wrong_type"),
     ]
     assert errors[0]["value"] == "forty" and errors[1]["value"] == "c,30"
+    assert errors[1]["message"] == "expected 4 fields, found 2"
     assert [p["code"] for p in errors[2]["other_problems"]] == ["missing_value"]
     scored = read_back(tmp_path / "out.csv", "csv")
     assert scored["customer_id"].tolist() == ["a", *(f"e{i}" for i in range(6))]
@@ -103,7 +104,7 @@ def test_fail_fast_stops_at_the_first_bad_row_and_leaves_nothing(model: LoadedMo
     source.write_text("age,income,color\n30,1,red\n31,2,red\n32,x,red\n")
     with pytest.raises(InvalidInput) as caught:
         score_file(model, source, "csv", tmp_path / "out.csv", tmp_path / "err.jsonl", fail_fast=True)
-    assert "row 3, field 'income'" in caught.value.message
+    assert "row 2 (line 4), field 'income'" in caught.value.message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
 
 
@@ -173,6 +174,12 @@ def test_what_a_run_reports_as_it_goes_and_at_the_end(model: LoadedModel, tmp_pa
     assert (result.output, result.errors_output) == (tmp_path / "out.parquet", tmp_path / "err.jsonl")
     assert 0 < result.seconds < 60 and result.warnings == [{**purple, "count": 2}]  # bad rows do not count
     assert pd.read_parquet(tmp_path / "out.parquet")["model_version"].dtype == np.int64
+    parquet, reports = tmp_path / "in.parquet", []
+    parquet.write_bytes(write_table(customers(7), "parquet"))
+    score_file(
+        model, parquet, "parquet", tmp_path / "p.csv", tmp_path / "p.jsonl", "csv", 3, False, reports.append
+    )
+    assert [r.rows_total for r in reports] == [7, 7, 7]  # Parquet says its size up front
 
 
 def test_a_file_with_no_valid_row_fails_with_its_first_problem(model: LoadedModel, tmp_path: Path) -> None:
@@ -181,11 +188,15 @@ def test_a_file_with_no_valid_row_fails_with_its_first_problem(model: LoadedMode
     with pytest.raises(InvalidInput) as caught:
         score_file(model, source, "csv", tmp_path / "out.csv", tmp_path / "err.jsonl", chunk_rows=1)
     assert caught.value.message == (
-        "no row could be scored: all 2 rows are invalid; the first, row 1, field 'age': "
+        "no row could be scored: all 2 rows are invalid; the first, row 0 (line 2), field 'age': "
         "expected a finite number, got a string ('x')"
     )
-    assert [(d["row"], d["field"], d["code"]) for d in caught.value.details] == [(1, "age", "wrong_type")]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+    assert [(d["row"], d["line"], d["field"], d["code"]) for d in caught.value.details] == [
+        (0, 2, "age", "wrong_type")
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["err.jsonl", "in.csv"]  # no output, but why
+    errors = [json.loads(line) for line in (tmp_path / "err.jsonl").read_text().splitlines()]
+    assert [(e["row"], e["line"], e["field"]) for e in errors] == [(0, 2, "age"), (1, 3, "income")]
 
 
 def test_a_part_with_no_valid_row_is_not_a_failure(model: LoadedModel, tmp_path: Path) -> None:
@@ -209,10 +220,10 @@ def test_fail_fast_and_a_wrong_column_say_what_stopped_them(model: LoadedModel, 
     with pytest.raises(InvalidInput) as caught:
         score_file(model, source, "csv", tmp_path / "out.csv", tmp_path / "err.jsonl", fail_fast=True)
     assert caught.value.message == (
-        "row 2, field 'income': expected a finite number, got a string ('x') (fail_fast is on: the first "
-        "bad row stops the job)"
+        "row 1 (line 3), field 'income': expected a finite number, got a string ('x') (fail_fast is on: "
+        "the first bad row stops the job)"
     )
-    assert [(d["row"], d["field"]) for d in caught.value.details] == [(2, "income")]
+    assert [(d["row"], d["line"], d["field"]) for d in caught.value.details] == [(1, 3, "income")]
     source.write_text("age,income\n30,1\n")
     with pytest.raises(InvalidInput) as missing:
         score_file(model, source, "csv", tmp_path / "out.csv", tmp_path / "err.jsonl")

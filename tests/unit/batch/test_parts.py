@@ -5,7 +5,6 @@ import itertools
 import json
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -88,40 +87,6 @@ def test_a_part_crosses_the_queue_as_json_and_back() -> None:
     part = Part(index=2, first_row=40, rows=20, row_groups=(4, 5))
     assert Part.from_dict(json.loads(json.dumps(part.to_dict()))) == part
     assert Part.from_dict({"index": 0, "first_row": 0, "rows": 3, "offset": 9, "length": 30}).row_groups == ()
-
-
-def row_ends(data: bytes, quoted: bool, skip_empty: bool) -> list[int]:
-    """Where each row ends, byte by byte: the reference the vectorized scan must match."""
-    ends, in_quotes, start = [], False, 0
-    for position, byte in enumerate(data):
-        if quoted and byte == ord('"'):
-            in_quotes = not in_quotes
-        elif byte == ord("\n") and not in_quotes:
-            line = data[start : position + 1]
-            if not (skip_empty and line in (b"\n", b"\r\n")):
-                ends.append(position + 1)
-            start = position + 1
-    if start < len(data):
-        ends.append(len(data))
-    return ends
-
-
-TRICKY = b'a,"b\nc"\r\n\r\n\n"x""y",2\n"\n\n",3\r\n\n4,5\n\r\n"q\r\n"\n6,7'
-
-
-@pytest.mark.parametrize("block", [1, 2, 3, 5, 8, 13, 4096])
-@pytest.mark.parametrize("quoted", [True, False])
-def test_rows_end_where_a_byte_by_byte_scan_says_whatever_the_blocks(
-    monkeypatch: pytest.MonkeyPatch, block: int, quoted: bool
-) -> None:
-    monkeypatch.setattr(parts, "SCAN_BLOCK", block)
-    for data in (TRICKY, TRICKY + b"\n", b"\n" + TRICKY, b"\r\n\r\n"):
-        handle = io.BytesIO(data)
-        found = [int(end) for ends in parts._row_ends(handle, quoted, skip_empty=quoted) for end in ends]
-        assert found == row_ends(data, quoted, skip_empty=quoted), (block, data)
-        rows, offsets = parts._checkpoints(io.BytesIO(data), 1, quoted)
-        assert offsets.tolist() == [0, *found] and rows.tolist() == list(range(len(found) + 1))
-        assert rows.dtype == offsets.dtype == np.int64
 
 
 def test_checkpoints_every_step_rows_and_at_the_end() -> None:

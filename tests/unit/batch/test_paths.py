@@ -52,4 +52,5 @@ def test_a_missing_input_names_the_folder_and_the_likely_path(tmp_path: Path) ->
         f"input 'data/incoming/a.csv': no such file in the data folder {folder} (MODELYARD_DATA_DIR); "
         "paths are relative to the data folder: did you mean 'incoming/a.csv'?"
     )
+    assert not_found("data/a.csv", data).endswith("did you mean 'a.csv'?")
     assert not_found("data", data).endswith("(MODELYARD_DATA_DIR)")  # the folder alone: no hint

@@ -118,8 +118,14 @@ def test_warnings_of_parts_are_summed_by_field_and_code() -> None:
 
 
 def test_each_path_says_which_it_is_when_refused(tmp_path: Path) -> None:
-    spec = JobSpec.from_dict({**STORED, "input": "/in.csv", "output": "/out.csv", "errors_output": "/e.jsonl"})
-    for method, what in [(spec.input_path, "input"), (spec.output_path, "output"), (spec.errors_path, "output")]:
+    spec = JobSpec.from_dict(
+        {**STORED, "input": "/in.csv", "output": "/out.csv", "errors_output": "/e.jsonl"}
+    )
+    for method, what in [
+        (spec.input_path, "input"),
+        (spec.output_path, "output"),
+        (spec.errors_path, "output"),
+    ]:
         with pytest.raises(InvalidPath) as refused:
             method(tmp_path)
         assert refused.value.message.startswith(f"{what} '/")

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
@@ -150,3 +151,38 @@ def test_threshold_rows_are_limited_and_empty_without_trees() -> None:
     assert len(threshold_rows(tree, x, rng, limit=30)) == 30
     assert threshold_rows(LogisticRegression().fit(x, x[:, 0] > 0), x, rng).shape == (0, 3)
     assert threshold_rows(tree, np.empty((0, 3)), rng).shape == (0, 3)
+
+
+def test_counts_add_up_over_several_comparisons_and_problems_are_all_said() -> None:
+    tied = np.array([[0.5, 0.5], [0.1, 0.9]])
+    verdict = Verdict()
+    for kind in ("sample", "sample"):
+        verdict.add(kind, classified(tied, ["no", "yes"]), classified(tied, ["yes", "no"]))
+    assert verdict.rows == {"sample": 4}
+    assert (verdict.near_ties, verdict.label_mismatches) == (2, 2)
+    assert verdict.summary() == (
+        "not verified on 4 rows (4 sample): sample rows: 1 get another label than scikit-learn's; "
+        "sample rows: 1 get another label than scikit-learn's"
+    )
+
+
+def test_the_tolerance_itself_passes_and_small_values_are_compared_as_they_are() -> None:
+    verdict = Verdict()
+    verdict.add("sample", Outputs(np.array([0.0, 0.25])), Outputs(np.array([TOLERANCE, 0.25])))
+    assert verdict.passed and verdict.max_difference == TOLERANCE
+    verdict.add("random", Outputs(np.array([0.5])), Outputs(np.array([0.5 + 1.5 * TOLERANCE])))
+    assert verdict.problems == ["random rows: 1 differ by more than 1e-05 (up to 1.5e-05)"]
+
+
+def test_threshold_rows_of_a_forest_come_from_every_tree() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 2))
+    forest = RandomForestClassifier(n_estimators=3, max_depth=2, random_state=0).fit(x, x[:, 0] > x[:, 1])
+    splits = {
+        (int(f), float(np.float32(t)))
+        for tree in forest.estimators_
+        for f, t in zip(tree.tree_.feature, tree.tree_.threshold, strict=True)
+        if f >= 0
+    }
+    rows = threshold_rows(forest, x, rng)
+    assert len(rows) == 3 * len(splits) and len(splits) > 3

@@ -167,21 +167,26 @@ def cancel_job(job_id: str, connection: QueueDep, settings: SettingsDep) -> dict
 @router.get("/{job_id}/result", response_class=FileResponse, responses=FILES)
 def job_result(job_id: str, connection: QueueDep, settings: SettingsDep) -> FileResponse:
     record = records.view(connection, job_id)
-    return _download(record, record["output"], FORMATS[record["format"]], settings.data_dir)
+    if record["status"] != "finished":
+        raise JobNotFinished(f"job {job_id} is {record['status']}: its output exists once it has finished")
+    return _download(record["output"], FORMATS[record["format"]], settings.data_dir)
 
 
 @router.get("/{job_id}/errors", response_class=FileResponse, responses=FILES)
 def job_errors(job_id: str, connection: QueueDep, settings: SettingsDep) -> FileResponse:
-    """The rows that failed validation, one JSON object per line (empty when there were none)."""
+    """The rows that failed validation, one JSON object per line (empty when there were none); kept
+    too by a job that failed because no row was valid (error code invalid_input)."""
     record = records.view(connection, job_id)
-    return _download(record, record["errors_output"], FORMATS["jsonl"], settings.data_dir)
-
-
-def _download(record: dict[str, Any], relative: str, media_type: str, data_dir: Path) -> FileResponse:
-    if record["status"] != "finished":
+    no_valid_row = record["status"] == "failed" and (record["error"] or {}).get("code") == "invalid_input"
+    if record["status"] != "finished" and not no_valid_row:
         raise JobNotFinished(
-            f"job {record['id']} is {record['status']}: its files exist once it has finished"
+            f"job {job_id} is {record['status']}: its errors file exists once it has finished "
+            "(or failed for its rows)"
         )
+    return _download(record["errors_output"], FORMATS["jsonl"], settings.data_dir)
+
+
+def _download(relative: str, media_type: str, data_dir: Path) -> FileResponse:
     try:
         path = data_path(data_dir, relative, "output")
     except ModelyardError as exc:
