@@ -205,3 +205,14 @@ def descendants(pid: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
+
+
+def churn_api(root: Path, **settings: str) -> "ApiServer":
+    """An API on a registry of its own in root, serving a churn-like classifier as version 1."""
+    from modelyard.registry.store import Registry
+    from tests import factories
+
+    registry = Registry(root / "models")
+    registry.register(factories.save(factories.classifier(), root / "m.joblib"), "churn")
+    registry.promote("churn", 1)
+    return ApiServer(registry.root, root / "api.log", **settings).wait()

@@ -4,6 +4,7 @@ import json
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -175,33 +176,33 @@ def jobs_cancel(job_id: str) -> None:
     click.echo(f"job {record['id']}: {record['status']}")
 
 
+def download_options(default: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """JOB_ID, -o FILE and --force, for the commands that download a job's file."""
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        command = click.option("--force", is_flag=True, help="Replace the file if it exists.")(command)
+        command = click.option(
+            "-o",
+            "--output",
+            "target",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help=f"The file to write [default: the job's {default} name, in this folder].",
+        )(command)
+        return click.argument("job_id")(command)
+
+    return decorate
+
+
 @jobs.command("result")
-@click.argument("job_id")
-@click.option(
-    "-o",
-    "--output",
-    "target",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="The file to write [default: the job's output name, in this folder].",
-)
-@click.option("--force", is_flag=True, help="Replace the file if it exists.")
+@download_options("output")
 def jobs_result(job_id: str, target: Path | None, force: bool) -> None:
     """Download a finished job's scored file."""
     _download(job_id, "result", target, force)
 
 
 @jobs.command("errors")
-@click.argument("job_id")
-@click.option(
-    "-o",
-    "--output",
-    "target",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="The file to write [default: the job's errors file name, in this folder].",
-)
-@click.option("--force", is_flag=True, help="Replace the file if it exists.")
+@download_options("errors file")
 def jobs_errors(job_id: str, target: Path | None, force: bool) -> None:
     """Download a job's errors file: the rows set aside, one JSON object per line. A job that failed
     because no row was valid keeps it too."""

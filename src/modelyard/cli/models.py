@@ -1,8 +1,11 @@
 """Registering, promoting and inspecting models, and the demo model."""
 
 import json
+import shutil
 import sys
+from contextlib import ExitStack
 from pathlib import Path
+from tempfile import TemporaryDirectory
 
 import click
 
@@ -66,7 +69,7 @@ def _parse_metric(_ctx: click.Context, _param: click.Parameter, values: tuple[st
 
 
 @models.command("register")
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.argument("path", type=click.Path(exists=True, path_type=Path, allow_dash=True))
 @click.option("--name", required=True, help="Model name, e.g. churn.")
 @click.option("--promote", is_flag=True, help="Also make this version the production one.")
 @click.option("--description", default=None, help="A line about this version.")
@@ -80,6 +83,11 @@ def _parse_metric(_ctx: click.Context, _param: click.Parameter, values: tuple[st
 @click.option("--force-new", is_flag=True, help="A new version even if these bytes are registered already.")
 @SAMPLE_OPTION
 @click.option("--no-compile", is_flag=True, help="Do not compile: the version is served by scikit-learn.")
+@click.option(
+    "--file-format",
+    type=click.Choice(["joblib", "pickle"]),
+    help="With PATH -, the model comes on standard input: saved by joblib.dump or pickle.dump?",
+)
 def models_register(
     path: Path,
     name: str,
@@ -89,18 +97,47 @@ def models_register(
     force_new: bool,
     sample: Path | None,
     no_compile: bool,
+    file_format: str | None,
 ) -> None:
     """Copy a fitted model (.joblib, .pkl, .pickle) into the registry as a new version, and compile
-    it (ONNX, used only where verified; a model that cannot be converted is served as it is)."""
-    if path.is_dir():
-        raise click.BadParameter(
-            f"{str(path)!r} is a directory, not a model file. Mounted with `docker run -v FILE:...`? "
-            "When FILE does not exist there, Docker mounts an empty directory in its place: check the "
-            "path, or register with `make register FILE=... NAME=...`, which checks the file first",
-            param_hint="PATH",
+    it (ONNX, used only where verified; a model that cannot be converted is served as it is).
+
+    PATH - reads the model from standard input (with --file-format), so that a container registers
+    a file of the host without mounting it: ... run -T admin modelyard models register - ... < FILE
+    """
+    with ExitStack() as cleanup:
+        source = None
+        if str(path) == "-":
+            folder = Path(cleanup.enter_context(TemporaryDirectory()))
+            path, source = _from_stdin(folder, file_format), "standard input"
+        elif path.is_dir():
+            raise click.BadParameter(
+                f"{str(path)!r} is a directory, not a model file. Mounted with `docker run -v FILE:...`? "
+                "When FILE does not exist there, Docker mounts an empty directory in its place: check "
+                "the path, or give the file on standard input: ... modelyard models register - < FILE",
+                param_hint="PATH",
+            )
+        registry = open_registry()
+        version = registry.register(
+            path, name, description=description, metrics=metrics, force_new=force_new, source=source
         )
-    registry = open_registry()
-    version = registry.register(path, name, description=description, metrics=metrics, force_new=force_new)
+        _registered(registry, version, source or str(path), promote, sample, no_compile)
+
+
+def _from_stdin(folder: Path, file_format: str | None) -> Path:
+    """The model given on standard input, as a file of the format it says it is."""
+    if file_format is None:
+        raise click.UsageError("with PATH -, say what comes on standard input: --file-format joblib|pickle")
+    received = folder / ("model.joblib" if file_format == "joblib" else "model.pkl")
+    with received.open("wb") as sink:
+        shutil.copyfileobj(sys.stdin.buffer, sink, 1 << 20)
+    return received
+
+
+def _registered(
+    registry: Registry, version: ModelVersion, path: str, promote: bool, sample: Path | None, no_compile: bool
+) -> None:
+    name = version.name
     sha = version.metadata["artifact"]["sha256"][:12]
     if version.reused:
         click.echo(
@@ -123,7 +160,7 @@ def models_register(
     _note_another_registry(registry, path, name)
 
 
-def _note_another_registry(registry: Registry, path: Path, name: str) -> None:
+def _note_another_registry(registry: Registry, path: str, name: str) -> None:
     """A running API that serves models this folder lacks reads another registry: say so, since
     what was just registered here is not what it serves."""
     served = served_by_api()

@@ -80,8 +80,10 @@ class Registry:
         description: str | None = None,
         metrics: dict[str, float] | None = None,
         force_new: bool = False,
+        source: str | None = None,
     ) -> ModelVersion:
-        """A new version with a copy of the artifact; or, for a file whose SHA-256 equals that of a
+        """A new version with a copy of the artifact (`source` says where it came from, its path by
+        default); or, for a file whose SHA-256 equals that of a
         version already registered under this name, that version (unless force_new)."""
         from modelyard.registry.artifacts import FORMATS, describe, library_versions, unpickle
 
@@ -117,7 +119,7 @@ class Registry:
                 "format": fmt,
                 "sha256": sha256,
                 "size_bytes": len(data),
-                "source": str(artifact.resolve()),
+                "source": source or str(artifact.resolve()),
             },
             "versions": library_versions(saved_with),
             **describe(estimator),

@@ -6,20 +6,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from modelyard.registry.store import Registry
 from tests import factories
-from tests.server import ApiServer
+from tests.server import ApiServer, churn_api
 
 KEY = "s3cret-key"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    root = tmp_path_factory.mktemp("auth")
-    registry = Registry(root / "models")
-    registry.register(factories.save(factories.classifier(), root / "m.joblib"), "churn")
-    registry.promote("churn", 1)
-    api = ApiServer(registry.root, root / "api.log", api_key=KEY).wait()
+    api = churn_api(tmp_path_factory.mktemp("auth"), api_key=KEY)
     yield api
     api.stop()
 

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from modelyard.registry.store import Registry
 from modelyard.tabular import write_table
 from tests import factories
-from tests.server import ROOT, ApiServer, free_port, run_cli
+from tests.server import ROOT, ApiServer, churn_api, free_port, run_cli
 
 KEY = "stack-key"
 
@@ -19,11 +18,7 @@ KEY = "stack-key"
 @pytest.fixture(scope="module")
 def stack_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     """The stack's API, on a registry of its own that serves churn, with a key."""
-    root = tmp_path_factory.mktemp("stack")
-    registry = Registry(root / "volume-models")
-    registry.register(factories.save(factories.classifier(), root / "m.joblib"), "churn")
-    registry.promote("churn", 1)
-    api = ApiServer(registry.root, root / "api.log", api_key=KEY).wait()
+    api = churn_api(tmp_path_factory.mktemp("stack"), api_key=KEY)
     yield api
     api.stop()
 
@@ -93,7 +88,7 @@ def test_registering_a_directory_says_what_probably_happened(tmp_path: Path) -> 
     assert "is a directory, not a model file" in refused.stderr
     assert (
         "Docker mounts an empty directory in its place" in refused.stderr
-        and "make register" in refused.stderr
+        and "modelyard models register - < FILE" in refused.stderr
     )
 
 
