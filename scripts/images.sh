@@ -95,4 +95,4 @@ docker tag "modelyard/api:$VERSION" modelyard/api:latest
 docker tag "modelyard/worker:$VERSION" modelyard/worker:latest
 docker tag "modelyard/scheduler:$VERSION" modelyard/scheduler:latest
 say "built in $(($(date +%s) - started)) s:"
-docker images --format '  {{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E "modelyard/(api|worker|scheduler):$VERSION" >&2
+docker images --format '  {{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E "modelyard/(api|worker|scheduler):$VERSION " >&2

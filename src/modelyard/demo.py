@@ -33,7 +33,8 @@ class DemoResult:
     version: int
     reused: bool
     metrics: dict[str, float]
-    sample_path: Path
+    sample_path: Path | None
+    """The sample written, if it was not there yet."""
 
 
 def customers(rows: int, seed: int) -> pd.DataFrame:
@@ -104,12 +105,14 @@ def train(registry: Registry, data_dir: Path, rows: int = 5000) -> DemoResult:
     return DemoResult(version=version, reused=reused, metrics=metrics, sample_path=write_sample(data_dir))
 
 
-def write_sample(data_dir: Path) -> Path:
-    """200 new customers to score, in <data>/incoming/churn-sample.csv; written once, never again:
-    a file rewritten would wait another MODELYARD_FILE_SETTLE_S before a schedule scores it."""
+def write_sample(data_dir: Path) -> Path | None:
+    """200 new customers to score, in <data>/incoming/churn-sample.csv, where it is not yet; None
+    when it is. Written once, never again: a file rewritten would wait another
+    MODELYARD_FILE_SETTLE_S before a schedule scores it."""
     path = data_dir / "incoming" / "churn-sample.csv"
-    if not path.exists():
-        atomic_write_bytes(path, customers(200, seed=11).to_csv(index=False).encode())
+    if path.exists():
+        return None
+    atomic_write_bytes(path, customers(200, seed=11).to_csv(index=False).encode())
     return path
 
 

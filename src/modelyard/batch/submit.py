@@ -103,7 +103,10 @@ def resolve(
         if data_path(settings.data_dir, path, "output") == source:
             raise InvalidPath(f"output {path!r} is the input file: choose another name")
     if not request.overwrite and data_path(settings.data_dir, output, "output").exists():
-        raise OutputExists(f"output {output!r} already exists: choose another, or ask to overwrite it")
+        raise OutputExists(
+            f"output {output!r} already exists: choose another, or ask to replace it "
+            '("overwrite": true; modelyard jobs submit --overwrite)'
+        )
     return JobSpec(
         id=job_id,
         model=request.model,

@@ -7,7 +7,9 @@ registry. When such a command finds no model that the API serves, it says where 
 
 import json
 import shlex
+import shutil
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -20,6 +22,30 @@ from modelyard.registry.store import Registry
 
 ASK_API_S = 1.0
 """How long a local command waits for the API to say what it serves."""
+
+
+def program() -> str:
+    """How the user runs this command, for the commands a message suggests: `modelyard` when that
+    is on the PATH, else the path it was run by (e.g. .venv/bin/modelyard)."""
+    invoked, found = sys.argv[0], shutil.which("modelyard")
+    if Path(invoked).name != "modelyard" or (found and Path(found).resolve() == Path(invoked).resolve()):
+        return "modelyard"
+    return invoked
+
+
+SCORE_VALUES = {"--model", "--version", "--alias", "--output", "--format", "--input-format"}
+"""The options of `score` that take a value, to find its INPUT among the arguments."""
+
+
+def score_input(args: list[str]) -> str:
+    """The INPUT of a `score` command line, or FILE when it cannot be told."""
+    rest = iter(args[1:])
+    for arg in rest:
+        if arg in SCORE_VALUES:
+            next(rest, None)
+        elif not arg.startswith("-"):
+            return arg
+    return "FILE"
 
 
 def open_registry() -> Registry:
@@ -49,7 +75,10 @@ def served_elsewhere(model: str) -> str:
         return ""
     args = sys.argv[1:]
     if args[:1] == ["score"]:
-        how = f"score the file on its workers: modelyard jobs submit --model {model} --upload FILE --wait"
+        upload = shlex.quote(score_input(args))
+        how = (
+            f"score the file on its workers: {program()} jobs submit --model {model} --upload {upload} --wait"
+        )
     else:
         how = f"run the command in the stack: docker compose run --rm admin modelyard {shlex.join(args)}"
     return (

@@ -12,7 +12,7 @@ import click
 
 from modelyard.batch.progress import Progress
 from modelyard.batch.spec import ENDED, STATUSES
-from modelyard.cli.base import Group, main, print_warnings
+from modelyard.cli.base import Group, main, print_warnings, program
 from modelyard.cli.client import ApiClient
 from modelyard.cli.progress import progress_bar
 from modelyard.config import get_settings
@@ -101,7 +101,7 @@ def _follow(client: ApiClient, record: dict[str, Any]) -> None:
                     _hint_no_worker(client)
     except KeyboardInterrupt:
         click.echo(
-            f"\nstopped following; job {record['id']} goes on: modelyard jobs status {record['id']} "
+            f"\nstopped following; job {record['id']} goes on: {program()} jobs status {record['id']} "
             f"(or jobs cancel {record['id']})",
             err=True,
         )
@@ -114,7 +114,7 @@ def _follow(client: ApiClient, record: dict[str, Any]) -> None:
 def _hint_no_worker(client: ApiClient) -> None:
     queue = client.request("GET", "/readyz", expect_error=True).get("queue", {})
     if queue.get("workers") == 0:
-        click.echo("\nstill queued: no worker is running (start one with `modelyard worker`)", err=True)
+        click.echo(f"\nstill queued: no worker is running (start one with `{program()} worker`)", err=True)
 
 
 def _job_progress(record: dict[str, Any]) -> Progress:
@@ -142,10 +142,10 @@ def _print_job(record: dict[str, Any]) -> None:
     job_id, failed_rows = record["id"], record["error"] and record["error"]["code"] == "invalid_input"
     if record["status"] == "finished":
         click.echo(
-            f"  output   {record['output']} in the data folder; get it: modelyard jobs result {job_id}"
+            f"  output   {record['output']} in the data folder; get it: {program()} jobs result {job_id}"
         )
-    if record["status"] == "finished" or failed_rows:
-        click.echo(f"  errors   {record['errors_output']}; get it: modelyard jobs errors {job_id}")
+    if (record["status"] == "finished" or failed_rows) and record["rows_failed"]:
+        click.echo(f"  errors   {record['errors_output']}; get it: {program()} jobs errors {job_id}")
     if record["error"]:
         click.echo(f"  error    {record['error']['code']}: {record['error']['message']}")
     print_warnings(record.get("warnings", []))
@@ -161,11 +161,12 @@ def jobs_list(status: str | None, limit: int) -> None:
     if not records:
         click.echo("no jobs")
         return
-    click.echo(f"{'ID':<18} {'STATUS':<9} {'MODEL':<16} {'ROWS':>10} {'INVALID':>8}  INPUT")
+    width = max(18, *(len(r["id"]) for r in records))  # a scheduled job's id is longer
+    click.echo(f"{'ID':<{width}} {'STATUS':<9} {'MODEL':<16} {'ROWS':>10} {'INVALID':>8}  INPUT")
     for r in records:
         model = f"{r['model']} v{r['version']}"
         counts = f"{r['rows_done']:>10} {r['rows_failed']:>8}"
-        click.echo(f"{r['id']:<18} {r['status']:<9} {model:<16} {counts}  {r['input']}")
+        click.echo(f"{r['id']:<{width}} {r['status']:<9} {model:<16} {counts}  {r['input']}")
 
 
 @jobs.command("cancel")

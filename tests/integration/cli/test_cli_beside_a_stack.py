@@ -43,7 +43,7 @@ def test_local_commands_name_their_folder_and_point_at_the_stack(
     people.write_bytes(write_table(factories.frame(5), "csv"))
     scored = run_cli(tmp_path, "score", str(people), "--model", "churn", env=env, check=False)
     assert scored.returncode == 1
-    assert "modelyard jobs submit --model churn --upload FILE --wait" in scored.stderr
+    assert f"modelyard jobs submit --model churn --upload {people} --wait" in scored.stderr  # its own file
 
     artifact = factories.save(factories.classifier(seed=3), tmp_path / "fraud2.joblib")
     registered = run_cli(
@@ -55,6 +55,12 @@ def test_local_commands_name_their_folder_and_point_at_the_stack(
         in registered.stderr
     )
     assert f"make register FILE={artifact} NAME=fraud2" in registered.stderr
+
+
+def test_an_empty_folder_s_list_points_at_the_stack(stack_api: ApiServer, tmp_path: Path) -> None:
+    listed = run_cli(tmp_path, "models", "list", env={"MODELYARD_API_URL": stack_api.url})
+    assert listed.stdout.startswith("no models registered in")
+    assert f"note: the API at {stack_api.url} serves ['churn']: it reads another registry" in listed.stderr
 
 
 def test_without_an_api_the_message_is_the_folder_s_alone(tmp_path: Path) -> None:
