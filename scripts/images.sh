@@ -84,6 +84,7 @@ if [ -f .env ]; then # so that a plain `docker compose ...` here runs these imag
 fi
 pinned() { sed -n "s/^$1==//p" constraints.txt; }
 export MODELYARD_VERSION=$VERSION PYTHON_IMAGE REDIS_IMAGE MODELYARD_REDIS_PASSWORD=unused-by-builds
+export COMPOSE_BAKE=false # Compose's own builder: Bake wants the buildx plugin, which Debian's engine lacks
 say "building modelyard $VERSION images on $PYTHON_IMAGE"
 started=$(date +%s)
 docker compose --env-file .images.env build \
