@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     max_instances: int = Field(default=10_000, gt=0)
     """Most records one JSON predict request may carry."""
 
+    max_inflight_mb: float = Field(default=256.0, gt=0)
+    """Request bodies one API process holds at once, in MB; past it, 503 server_busy (batch uploads,
+    which stream to disk, aside)."""
+
     log_level: str = "INFO"
     """Python logging level name for every service."""
 
@@ -132,6 +136,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_inflight_bytes(self) -> int:
+        return int(self.max_inflight_mb * 1024 * 1024)
 
     @property
     def max_job_upload_bytes(self) -> int:

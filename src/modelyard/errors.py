@@ -167,6 +167,13 @@ class ModelNotReady(ModelyardError):
     code = "model_not_ready"
 
 
+class ServerBusy(ModelyardError):
+    """The process holds as many request bodies as its memory budget allows: try again shortly."""
+
+    status_code = 503
+    code = "server_busy"
+
+
 class QueueUnavailable(ModelyardError):
     """Redis cannot be reached: batch jobs wait, real-time prediction goes on."""
 

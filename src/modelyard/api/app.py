@@ -14,7 +14,7 @@ from modelyard.api.errors import install_error_handlers
 from modelyard.api.fastpredict import FastPredictMiddleware
 from modelyard.api.metrics import ApiMetrics
 from modelyard.api.microbatch import MicroBatcher
-from modelyard.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from modelyard.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from modelyard.api.routes import health, jobs, models, predict, schedules
 from modelyard.batch import queue
 from modelyard.config import Settings, get_settings
@@ -78,8 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         path=predict_route.path_regex,
     )
     app.add_middleware(
-        BodySizeLimitMiddleware,
+        BodyLimitMiddleware,
         max_bytes=settings.max_upload_bytes,
+        budget=settings.max_inflight_bytes,
         larger={"/v1/jobs/upload": settings.max_job_upload_bytes},
     )
     app.add_middleware(RequestContextMiddleware)  # outermost: every response gets an id

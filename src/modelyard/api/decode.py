@@ -72,8 +72,8 @@ class RequestDecoder:
     def decode(self, raw: bytes) -> Decoded | None:
         try:
             instances = self._decoder.decode(raw).instances  # type: ignore[attr-defined]
-        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
-            return None
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):
+            return None  # RecursionError: an unknown field nested deeper than msgspec recurses
         if not instances:
             return None
         if self._texts:

@@ -55,9 +55,13 @@ async def require_api_key(
     """The schemes are declared for the OpenAPI document; the key itself is read by `authorized`,
     the one rule the fast path (api/fastpredict.py) applies too."""
     if not authorized(settings, request.headers):
-        raise Unauthorized(
-            "this endpoint needs the API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
-        )
+        raise unauthorized()
+
+
+def unauthorized() -> Unauthorized:
+    return Unauthorized(
+        "this endpoint needs the API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
+    )
 
 
 def authorized(settings: Settings, headers: Mapping[str, str]) -> bool:

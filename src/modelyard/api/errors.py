@@ -16,21 +16,26 @@ HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
 
 
 def error_response(error: ModelyardError, headers: dict[str, str] | None = None) -> JSONResponse:
+    if error.status_code == 401:
+        headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
     return JSONResponse(error.to_dict(), status_code=error.status_code, headers=headers)
 
 
 async def _modelyard_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ModelyardError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-    return error_response(exc, headers)
+    return error_response(exc)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = list(exc.errors())
+    return error_response(invalid_request(list(exc.errors())))
+
+
+def invalid_request(errors: list[Any]) -> ModelyardError:
+    """Pydantic's errors of a request (their `loc` starting with where: body, query, path) as ours."""
     if any(error["type"] == "json_invalid" for error in errors):
         reason = errors[0].get("ctx", {}).get("error", "invalid JSON")
-        return error_response(MalformedJSON(f"the request body is not valid JSON: {reason}"))
+        return MalformedJSON(f"the request body is not valid JSON: {reason}")
     details = [
         {
             "field": ".".join(str(part) for part in error["loc"][1:]) or error["loc"][0],
@@ -42,7 +47,7 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     ]
     first = details[0]
     message = f"invalid request: {first['in']} field {first['field']!r}: {first['message']}"
-    return error_response(InvalidRequest(message, details))
+    return InvalidRequest(message, details)
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -38,6 +38,7 @@ from modelyard.errors import (
     NotFound,
     OutputExists,
     PayloadTooLarge,
+    ServerBusy,
     UnsupportedFormat,
     VersionNotFound,
 )
@@ -80,7 +81,7 @@ def _accepted(response: Response, record: dict[str, Any]) -> dict[str, Any]:
     status_code=202,
     response_model=JobRecord,
     openapi_extra=json_body(JobCreate),
-    responses=documented(*QUEUE_ERRORS, *SUBMIT_ERRORS, MalformedJSON),
+    responses=documented(*QUEUE_ERRORS, *SUBMIT_ERRORS, MalformedJSON, ServerBusy),
 )
 async def create_job(
     request: Request, response: Response, settings: SettingsDep, connection: QueueDep

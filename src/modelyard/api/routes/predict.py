@@ -15,11 +15,12 @@ from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from modelyard.api.body import json_body, parse_body
+from modelyard.api.body import json_body
 from modelyard.api.deps import Authorized, MetricsDep, SettingsDep, StoreDep
 from modelyard.api.errors import documented
 from modelyard.api.fastpredict import answer
 from modelyard.api.metrics import PredictionTrack
+from modelyard.api.records import read_records
 from modelyard.api.schemas import PredictRequest, PredictResponse
 from modelyard.errors import (
     AliasNotFound,
@@ -34,6 +35,7 @@ from modelyard.errors import (
     ModelNotReady,
     PayloadTooLarge,
     PredictionFailed,
+    ServerBusy,
     Unauthorized,
     UnparseableFile,
     UnsupportedFormat,
@@ -41,10 +43,9 @@ from modelyard.errors import (
     VersionNotFound,
 )
 from modelyard.formats import FORMATS, detect_format, safe_stem
-from modelyard.registry.schema import InputSchema
 from modelyard.scoring.predict import LoadedModel, Scores, refuse_clashes, score, with_predictions
 from modelyard.serving.cache import ModelCache
-from modelyard.tabular import Table, read_table, write_table
+from modelyard.tabular import read_table, write_table
 
 router = APIRouter(prefix="/v1/models", tags=["predict"], dependencies=[Authorized])
 VersionQuery = Annotated[int | None, Query(ge=1, description="Pin a version instead of production.")]
@@ -69,6 +70,7 @@ SCORING_ERRORS = (
     ArtifactTampered,
     VersionMismatch,
     AliasUnreadable,
+    ServerBusy,
 )
 
 
@@ -96,37 +98,6 @@ async def predict(
     return Response(orjson.dumps(answer(model, scores)), media_type="application/json")
 
 
-def as_records(instances: list[dict[str, Any] | list[Any]], schema: InputSchema) -> list[dict[str, Any]]:
-    """Arrays of values become records, for a model fitted without feature names."""
-    if all(isinstance(instance, dict) for instance in instances):
-        return instances  # type: ignore[return-value]
-    rows = [row for row, instance in enumerate(instances) if isinstance(instance, list)]
-    if not schema.generated_names:
-        raise InvalidRequest(
-            f"record {rows[0]} is an array, but this model's features have names: send objects, "
-            f"e.g. {json.dumps(schema.example_row())[:200]}",
-            [{"row": row, "code": "array_record"} for row in rows[:100]],
-        )
-    wrong = [row for row in rows if len(instances[row]) != len(schema.names)]
-    if wrong:
-        raise InvalidRequest(
-            f"record {wrong[0]} has {len(instances[wrong[0]])} values; this model takes "
-            f"{len(schema.names)} ({', '.join(schema.names)})",
-            [{"row": row, "code": "wrong_length"} for row in wrong[:100]],
-        )
-    return [dict(zip(schema.names, i, strict=True)) if isinstance(i, list) else i for i in instances]
-
-
-def _instances(raw: bytes, limit: int) -> list[dict[str, Any] | list[Any]]:
-    instances = parse_body(raw, PredictRequest).instances
-    if len(instances) > limit:
-        raise PayloadTooLarge(
-            f"{len(instances)} instances in one request; the limit is {limit} "
-            "(MODELYARD_MAX_INSTANCES): split it or use predict-file"
-        )
-    return instances
-
-
 def _score_json(
     store: ModelCache,
     name: str,
@@ -136,10 +107,9 @@ def _score_json(
     limit: int,
     track: PredictionTrack,
 ) -> tuple[LoadedModel, Scores]:
-    instances = _instances(raw, limit)
     model = store.get(name, version, alias)
     track.serving(model.name, model.version)
-    scores = score(model, Table.from_records(as_records(instances, model.schema)))
+    scores = score(model, read_records(raw, model, limit))
     track.rows = len(scores)
     return model, scores
 
