@@ -6,7 +6,7 @@ PORT ?= 8000
 OUT ?= modelyard-bundle.tar.gz
 MODELS ?=
 
-.PHONY: setup up down register images images-offline bundle serve test test-fast e2e fuzz mutation lint format bench clean
+.PHONY: setup up down register images images-offline bundle serve test test-fast e2e fuzz mutation lint format bench soak clean
 
 setup:
 	@VENV=$(VENV) scripts/bootstrap.sh
@@ -75,6 +75,11 @@ bench: setup
 	$(BIN)/python benchmarks/realtime.py
 	$(BIN)/python benchmarks/predict_latency.py
 	$(BIN)/python benchmarks/batch.py
+	$(BIN)/python benchmarks/hostile.py
+
+# Ten minutes of mixed valid, malformed and oversize requests: 500s, 503s and RSS each minute.
+soak: setup
+	$(BIN)/python benchmarks/soak.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -113,12 +113,20 @@ def floor(estimator: object, rows: pd.DataFrame, repeat_s: float = 1.0) -> Floor
         os.sched_setaffinity(0, {LOAD_CORE})
 
 
-def wrk(url: str, body: bytes, connections: int, seconds: float, script_dir: Path) -> dict[str, float]:
+def wrk(
+    url: str,
+    body: bytes,
+    connections: int,
+    seconds: float,
+    script_dir: Path,
+    headers: dict[str, str] | None = None,
+) -> dict[str, float]:
     (script_dir / "body.json").write_bytes(body)
     script = script_dir / "post.lua"
     script.write_text(
         'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-        f'local f = io.open("{script_dir / "body.json"}", "rb")\nwrk.body = f:read("*a")\nf:close()\n'
+        + "".join(f'wrk.headers["{name}"] = "{value}"\n' for name, value in (headers or {}).items())
+        + f'local f = io.open("{script_dir / "body.json"}", "rb")\nwrk.body = f:read("*a")\nf:close()\n'
     )
     command = [
         "taskset",
