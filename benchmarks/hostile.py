@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pandas as pd
 from pinned_server import start_server
 from realtime import forest, modelyard, wrk
 
@@ -42,6 +43,16 @@ REFUSALS = {  # name -> (model, body, with the key)
     "no key (401)": ("forest", "valid", False),
     "wrong shape (422)": ("forest", "shape", True),
 }
+
+
+def registered_forest(root: Path) -> tuple[Registry, pd.DataFrame]:
+    """The forest of benchmarks/realtime.py registered, compiled and promoted in root; its rows."""
+    registry = Registry(root / "models")
+    print("training and compiling the forest ...", flush=True)
+    forest_path, frame = forest(root)
+    modelyard(registry.root, "models", "register", str(forest_path), "--name", "forest",
+              "--sample", str(root / "forest-sample.csv"), "--promote")  # fmt: skip
+    return registry, frame
 
 
 def rss_kib(pid: int, field: str = "VmRSS") -> int:
@@ -148,11 +159,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        registry = Registry(root / "models")
-        print("training and compiling the forest ...", flush=True)
-        forest_path, frame = forest(root)
-        modelyard(registry.root, "models", "register", str(forest_path), "--name", "forest",
-                  "--sample", str(root / "forest-sample.csv"), "--promote")  # fmt: skip
+        registry, frame = registered_forest(root)
         record = json.loads(frame[:1].to_json(orient="records"))[0]
         body = big_body(record)
         accepted = json.dumps({"instances": json.loads(frame.sample(10_000, replace=True, random_state=0)

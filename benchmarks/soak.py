@@ -19,11 +19,8 @@ import time
 from pathlib import Path
 
 import httpx
-from hostile import AUTH, KEY, big_body, rss_kib
+from hostile import AUTH, KEY, big_body, registered_forest, rss_kib
 from pinned_server import start_server
-from realtime import forest, modelyard
-
-from modelyard.registry.store import Registry
 
 MIX = {  # kind -> share of the requests
     "valid, 1 record": 0.55,
@@ -102,11 +99,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        registry = Registry(root / "models")
-        print("training and compiling the forest ...", flush=True)
-        forest_path, frame = forest(root)
-        modelyard(registry.root, "models", "register", str(forest_path), "--name", "forest",
-                  "--sample", str(root / "forest-sample.csv"), "--promote")  # fmt: skip
+        registry, frame = registered_forest(root)
         records = json.loads(frame[:1000].to_json(orient="records"))
         kinds = bodies(records[0], records)
         port = 18000 + os.getpid() % 1000
