@@ -72,8 +72,8 @@ class BodyLimitMiddleware:
     One body: over its path's limit, 413 before more than the limit is read. All bodies at once: past
     `budget` bytes in flight, 503 server_busy with Retry-After, instead of memory growing with the
     number of clients; a request alone is always taken (its own limit bounds it). Paths allowed more
-    (`larger`, batch uploads) stream to disk and are outside the budget. When the last big body is
-    done, the process hands its freed memory back to the system (api/memory.py)."""
+    (`larger`, batch uploads) stream to disk and are outside the budget. When a burst of big bodies
+    is over, the process hands its freed memory back to the system (api/memory.py)."""
 
     def __init__(
         self, app: ASGIApp, max_bytes: int, budget: int, larger: dict[str, int] | None = None
@@ -85,6 +85,7 @@ class BodyLimitMiddleware:
         """Paths allowed more, e.g. batch uploads."""
         self.held = 0
         """Bytes of the bodies being read or served now (the event loop is one thread: no lock)."""
+        self.after_bursts = memory.AfterBursts()
 
     def _too_large(self, limit: int, setting: str) -> PayloadTooLarge:
         return PayloadTooLarge(
@@ -102,17 +103,25 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        declared = Headers(scope=scope).get("content-length", "")
+        size = int(declared) if declared.isdigit() else 0
+        try:
+            size = await self._limited(scope, receive, send, size)
+        finally:
+            if size >= RELEASE_AFTER_BYTES:
+                self.after_bursts.big_request_ended()
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, size: int) -> int:
+        """Serves the request within the limits; returns the size of its body, as far as it is known."""
         streamed = scope["path"] in self.larger
         limit = self.larger.get(scope["path"], self.max_bytes)
         setting = "MODELYARD_MAX_JOB_UPLOAD_MB" if streamed else "MODELYARD_MAX_UPLOAD_MB"
-        declared = Headers(scope=scope).get("content-length", "")
-        size = int(declared) if declared.isdigit() else 0
         if size > limit:
             await error_response(self._too_large(limit, setting))(scope, receive, send)
-            return
+            return size
         if not streamed and self._over_budget(size):
             await error_response(self._busy(), RETRY)(scope, receive, send)
-            return
+            return size
         received, held, refused, answered = 0, 0 if streamed else size, False, False
         self.held += held
 
@@ -160,8 +169,7 @@ class BodyLimitMiddleware:
                 raise
         finally:
             let_go()
-            if held >= RELEASE_AFTER_BYTES > self.held:  # the last big body of a burst is done
-                await memory.release()
+        return max(size, received)
 
     def _over_budget(self, size: int) -> bool:
         return self.held > 0 and self.held + size > self.budget
