@@ -27,7 +27,15 @@ from modelyard.fsutil import atomic_write_bytes, atomic_write_json
 from modelyard.registry.artifacts import set_n_jobs, unpickle
 from modelyard.registry.gate import verified_bytes
 from modelyard.registry.store import ModelVersion
-from modelyard.scoring.runtimes import FINAL_INPUT, OnnxRuntime, SklearnRuntime
+from modelyard.scoring.runtimes import (
+    FINAL_INPUT,
+    REGRESSION_TOLERANCE,
+    SUM_TOLERANCE,
+    TOLERANCE,
+    OnnxRuntime,
+    SklearnRuntime,
+    as_probabilities,
+)
 from modelyard.scoring.validation import check
 from modelyard.tabular import read_table
 
@@ -85,6 +93,15 @@ def read_sample(path: Path, model_version: ModelVersion) -> pd.DataFrame:
     return rows
 
 
+TOLERANCES = {
+    "probabilities": f"|compiled - scikit-learn| <= {TOLERANCE:g}, each in [0, 1], "
+    f"rows summing to 1 within {SUM_TOLERANCE:g}",
+    "regression": f"|compiled - scikit-learn| <= {REGRESSION_TOLERANCE:g} * max(1, |scikit-learn|)",
+    "labels": "equal",
+}
+"""What a verified graph was held to; a report without it was verified under the older rule."""
+
+
 def compile_version(
     model_version: ModelVersion,
     estimator: Any,
@@ -101,6 +118,7 @@ def compile_version(
         )
     report: dict[str, Any] = {
         "created_at": datetime.now(UTC).isoformat(),
+        "tolerances": TOLERANCES,
         "libraries": {name: installed(name) for name in LIBRARIES},
         "sample_rows": 0 if sample is None else len(sample),
     }
@@ -204,6 +222,7 @@ def onnx_outputs(runtime: OnnxRuntime, feed: dict[str, np.ndarray]) -> Outputs:
     values = np.asarray(values, dtype=np.float64)
     if runtime.classes is None:
         return Outputs(values.reshape(len(values), -1)[:, 0])
+    values = as_probabilities(values)
     return Outputs(values, runtime.classes.take(np.argmax(values, axis=1), axis=0))
 
 

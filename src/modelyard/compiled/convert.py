@@ -5,7 +5,8 @@ float64 and only then casts to float32 for its trees, so the default graph moves
 thresholds (about one row in ten of the demo). The graph is therefore built in two parts, as
 scikit-learn runs the model: the preprocessing (a pipeline's steps before the last) in float64, cast
 to what the final estimator computes in (float32 for trees, float64 otherwise); then the final
-estimator. When the preprocessing cannot be converted, the final estimator's graph is still usable
+estimator, in double for the tree ensembles compiled/trees.py builds, by skl2onnx otherwise. When
+the preprocessing cannot be converted, the final estimator's graph is still usable
 after scikit-learn's own preprocessing. Whether either computes what scikit-learn does is for
 verify.py to decide, not for this module to assume.
 """
@@ -23,6 +24,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import RobustScaler, StandardScaler
 from sklearn.tree import BaseDecisionTree
 
+from modelyard.compiled.trees import double_graph
 from modelyard.registry.schema import NUMBER, InputSchema
 from modelyard.scoring.runtimes import FINAL_INPUT, FRONT_OUTPUT, PREFIX, split
 
@@ -56,24 +58,8 @@ def computes_in_float32(final: Any) -> bool:
 
 
 def convert(estimator: Any, schema: InputSchema) -> Graphs:
-    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
-
     prep, final = split(estimator)
-    width = int(final.n_features_in_)
-    classifier = hasattr(final, "predict_proba")
-    options = {id(final): {"zipmap": False}} if classifier else None
-    wanted = np.float32 if computes_in_float32(final) else np.float64
-    attempts = [np.float32] if wanted is np.float32 else [np.float64, np.float32]
-    errors = []
-    for dtype in attempts:
-        tensor = FloatTensorType if dtype is np.float32 else DoubleTensorType
-        try:
-            final_graph = _to_onnx(final, [(FINAL_INPUT, tensor([None, width]))], options)
-            break
-        except Exception as exc:
-            errors.append(f"{type(exc).__name__}: {exc}")
-    else:
-        raise ConversionError(f"skl2onnx cannot convert {type(final).__name__}: {errors[-1]}")
+    final_graph, dtype = _final_graph(final)
     outputs = [output.name for output in final_graph.graph.output]
     try:
         front = _front(prep, schema, dtype)
@@ -81,6 +67,26 @@ def convert(estimator: Any, schema: InputSchema) -> Graphs:
     except Exception as exc:
         whole, whole_error = None, f"the preprocessing cannot be converted: {type(exc).__name__}: {exc}"
     return Graphs(final_graph, dtype, whole, whole_error, outputs)
+
+
+def _final_graph(final: Any) -> tuple[onnx.ModelProto, type]:
+    """The final estimator's graph and the float type of its input."""
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+
+    graph = double_graph(final)
+    if graph is not None:
+        return graph, np.float32
+    width = int(final.n_features_in_)
+    options = {id(final): {"zipmap": False}} if hasattr(final, "predict_proba") else None
+    wanted = np.float32 if computes_in_float32(final) else np.float64
+    errors = []
+    for dtype in [np.float32] if wanted is np.float32 else [np.float64, np.float32]:
+        tensor = FloatTensorType if dtype is np.float32 else DoubleTensorType
+        try:
+            return _to_onnx(final, [(FINAL_INPUT, tensor([None, width]))], options), dtype
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+    raise ConversionError(f"skl2onnx cannot convert {type(final).__name__}: {errors[-1]}")
 
 
 def _to_onnx(model: Any, initial_types: list[Any], options: dict[int, Any] | None) -> onnx.ModelProto:

@@ -3,9 +3,12 @@
 The verification set: real rows (a sample the user supplies), every known category of every encoded
 feature, random rows mixing the values seen, and rows at the final estimator's split thresholds (the
 threshold and the float32 values either side of it, where rounding decides the branch). A graph
-passes when every probability (or regression output) is within TOLERANCE of scikit-learn's and every
-label is scikit-learn's. Labels come from the graph's probabilities, as scikit-learn's forests take
-them (`classes_[argmax]`), except on a near tie, where the runtime asks scikit-learn (scoring/runtimes.py).
+passes when every probability is within TOLERANCE of scikit-learn's, every row of them in [0, 1] and
+summing to 1 within SUM_TOLERANCE, every regression output within REGRESSION_TOLERANCE (relative to
+max(1, |value|)) and every label is scikit-learn's. The probabilities compared are the runtime's,
+after its one correction (each row divided by its sum). Labels come from the graph's probabilities,
+as scikit-learn's forests take them (`classes_[argmax]`), except on a near tie, where the runtime
+asks scikit-learn (scoring/runtimes.py).
 """
 
 from collections.abc import Iterator
@@ -16,7 +19,13 @@ import numpy as np
 import pandas as pd
 
 from modelyard.registry.schema import NUMBER, InputSchema
-from modelyard.scoring.runtimes import TOLERANCE, near_ties
+from modelyard.scoring.runtimes import (
+    REGRESSION_TOLERANCE,
+    SUM_TOLERANCE,
+    TOLERANCE,
+    near_ties,
+    within_unit,
+)
 
 UNKNOWN_CATEGORY = "__modelyard_unseen__"
 
@@ -43,16 +52,19 @@ class Verdict:
             return
         if expected.labels is None:  # a regressor
             scale = np.maximum(1.0, np.abs(expected.values))
-            difference = np.abs(got.values - expected.values) / scale
+            difference, tolerance = np.abs(got.values - expected.values) / scale, REGRESSION_TOLERANCE
+            bound = f"{tolerance:g} * max(1, |value|)"
         else:
-            difference = np.abs(got.values - expected.values)
+            difference, tolerance = np.abs(got.values - expected.values), TOLERANCE
+            bound = f"{tolerance:g}"
+            self._probabilities(kind, got.values)
         worst = float(np.nanmax(difference)) if difference.size else 0.0
         if np.isnan(difference).any():
             worst = float("inf")
         self.max_difference = max(self.max_difference, worst)
-        if worst > TOLERANCE:
-            rows = int((difference.reshape(len(difference), -1) > TOLERANCE).any(axis=1).sum())
-            self.problems.append(f"{kind} rows: {rows} differ by more than {TOLERANCE:g} (up to {worst:.3g})")
+        if worst > tolerance:
+            rows = int((difference.reshape(len(difference), -1) > tolerance).any(axis=1).sum())
+            self.problems.append(f"{kind} rows: {rows} differ by more than {bound} (up to {worst:.3g})")
         if expected.labels is not None and got.labels is not None:
             decided = ~near_ties(got.values)
             self.near_ties += int((~decided).sum())
@@ -60,6 +72,16 @@ class Verdict:
             self.label_mismatches += wrong
             if wrong:
                 self.problems.append(f"{kind} rows: {wrong} get another label than scikit-learn's")
+
+    def _probabilities(self, kind: str, probabilities: np.ndarray) -> None:
+        outside = int((~within_unit(probabilities)).sum())
+        if outside:
+            self.problems.append(f"{kind} rows: {outside} with a probability outside [0, 1]")
+        off = int((np.abs(probabilities.sum(axis=1) - 1.0) > SUM_TOLERANCE).sum())
+        if off:
+            self.problems.append(
+                f"{kind} rows: {off} whose probabilities do not sum to 1 within {SUM_TOLERANCE:g}"
+            )
 
     def summary(self) -> str:
         total = sum(self.rows.values())

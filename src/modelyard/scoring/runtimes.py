@@ -3,14 +3,20 @@
 Both take the model's features as columns (a DataFrame, or a dict of arrays in the schema's order)
 and give predictions and, for classifiers, probabilities. The ONNX runtime takes its labels from its
 probabilities as scikit-learn's forests do, and asks scikit-learn for the rows on a near tie, where a
-difference within the verified tolerance could change the ranking.
+difference within the verified tolerance could change the ranking, and for any row whose
+probabilities leave [0, 1] (verification refuses such graphs; this guards rows it never saw).
 """
 
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.pipeline import Pipeline
 
 from modelyard.registry.schema import NUMBER, InputSchema
@@ -22,8 +28,12 @@ FRONT_OUTPUT = "final_input"
 PREFIX = "final_"
 """Of the final estimator's names inside the whole graph."""
 TOLERANCE = 1e-5
-"""What the compiled runtime promises, as verified before it serves: its outputs within this of
-scikit-learn's, absolute for probabilities, relative to max(1, |value|) for regression."""
+"""What the compiled runtime promises for probabilities, as verified before it serves:
+|compiled - scikit-learn| <= 1e-5 for each."""
+REGRESSION_TOLERANCE = 1e-9
+"""And for regression outputs: |compiled - scikit-learn| <= 1e-9 * max(1, |scikit-learn|)."""
+SUM_TOLERANCE = 1e-9
+"""Each row of probabilities lies in [0, 1] and sums to 1 within this, as scikit-learn's do."""
 NEAR_TIE = 2 * TOLERANCE
 """Top two probabilities closer than this may rank either way within the tolerance."""
 
@@ -74,9 +84,11 @@ class SklearnRuntime:
         if self.prep is not None:
             inputs = self.prep.transform(inputs)
         if not self.with_probabilities:
+            if _is_forest(self.final, RandomForestRegressor | ExtraTreesRegressor):
+                return forest_mean(self.final, inputs, "predict"), None
             return self.final.predict(inputs), None
-        if _is_forest(self.final):
-            probabilities = forest_probabilities(self.final, inputs)
+        if _is_forest(self.final, RandomForestClassifier | ExtraTreesClassifier):
+            probabilities = forest_mean(self.final, inputs, "predict_proba")
             return self.final.classes_.take(np.argmax(probabilities, axis=1), axis=0), probabilities
         return self.final.predict(inputs), self.final.predict_proba(inputs)
 
@@ -90,25 +102,25 @@ class SklearnRuntime:
         return np.asarray(dense, dtype=np.float64)
 
 
-def _is_forest(estimator: Any) -> bool:
+def _is_forest(estimator: Any, kinds: Any) -> bool:
     return (
-        isinstance(estimator, RandomForestClassifier | ExtraTreesClassifier)
+        isinstance(estimator, kinds)
         and estimator.n_outputs_ == 1
         and hasattr(estimator, "_validate_X_predict")
     )
 
 
-def forest_probabilities(forest: Any, inputs: Any) -> np.ndarray:
-    """A forest's predict_proba, to the last bit. With one job (as served), scikit-learn adds its
-    trees' probabilities one after another in their order, through joblib's dispatch, whose cost per
-    tree is most of the call for a few rows; the same sums in the same order skip it. With more
-    jobs the order of the sums is not fixed, and scikit-learn's own call is kept."""
+def forest_mean(forest: Any, inputs: Any, method: str) -> np.ndarray:
+    """A forest's predict_proba or (regressor) predict, to the last bit. With one job (as served),
+    scikit-learn adds its trees' answers one after another in their order, through joblib's
+    dispatch, whose cost per tree is most of the call for a few rows; the same sums in the same order
+    skip it. With more jobs the order of the sums is not fixed, and scikit-learn's own call is kept."""
     if forest.n_jobs not in (None, 1):
-        return np.asarray(forest.predict_proba(inputs))
-    rows = forest._validate_X_predict(inputs)  # float32, feature names checked, as predict_proba does
-    total = np.zeros((rows.shape[0], forest.n_classes_), dtype=np.float64)
+        return np.asarray(getattr(forest, method)(inputs))
+    rows = forest._validate_X_predict(inputs)  # float32, feature names checked, as scikit-learn does
+    total = np.zeros((rows.shape[0], forest.n_classes_) if method == "predict_proba" else rows.shape[0])
     for tree in forest.estimators_:
-        total += tree.predict_proba(rows, check_input=False)
+        total += getattr(tree, method)(rows, check_input=False)
     total /= len(forest.estimators_)
     return total
 
@@ -158,16 +170,31 @@ class OnnxRuntime:
         values = np.asarray(values, dtype=np.float64)
         if self.classes is None:
             return values.reshape(len(values), -1)[:, 0], None
+        values = as_probabilities(values)
         labels = self.classes.take(np.argmax(values, axis=1), axis=0)
-        tied = near_ties(values)
-        if tied.any():
-            frame = as_frame(features)
-            labels[tied] = self.sklearn.predict(frame.iloc[np.flatnonzero(tied)])[0]
+        asked = near_ties(values) | ~within_unit(values)
+        if asked.any():
+            rows = np.flatnonzero(asked)
+            labels[rows], theirs = self.sklearn.predict(as_frame(features).iloc[rows])
+            values[rows] = theirs
         return labels, values
 
 
 def _has_missing_text(features: Features, names: list[str]) -> bool:
     return any(pd.isna(np.asarray(features[name], dtype=object)).any() for name in names)
+
+
+def as_probabilities(values: np.ndarray) -> np.ndarray:
+    """A graph's probabilities, in float64, each row divided by its sum: a float32 graph's rows sum
+    to 1 only within float32 rounding (a few 1e-7). Nothing is clipped: a value outside [0, 1]
+    stays there, for `within_unit` to find."""
+    sums = values.sum(axis=1, keepdims=True)
+    return np.asarray(np.divide(values, sums, out=values.copy(), where=sums > 0))
+
+
+def within_unit(probabilities: np.ndarray) -> np.ndarray:
+    """Rows whose probabilities are all in [0, 1] (and finite)."""
+    return np.asarray(((probabilities >= 0.0) & (probabilities <= 1.0)).all(axis=1), dtype=bool)
 
 
 def near_ties(probabilities: np.ndarray) -> np.ndarray:

@@ -1,11 +1,12 @@
 """The compiled runtime: used only where it computes what scikit-learn computes, and gated like the
 pickle. Each model below is compiled, then its ONNX runtime is compared with scikit-learn on the
-verification set and on 10,000 fresh random rows: the same labels, probabilities (or regression
-outputs) within 1e-5."""
+verification set and on 10,000 fresh random rows: the same labels, probabilities within 1e-5,
+regression outputs within 1e-9 * max(1, |value|)."""
 
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from modelyard.compiled.compile import bulk_runtime, compile_registered
 from modelyard.compiled.verify import input_rows
 from modelyard.errors import AlreadyCompiled, ArtifactTampered, RuntimeUnavailable
 from modelyard.registry.store import ModelVersion, Registry
-from modelyard.scoring.runtimes import TOLERANCE
+from modelyard.scoring.runtimes import REGRESSION_TOLERANCE, TOLERANCE
 from modelyard.serving import load as loading
 from tests import factories
 
@@ -63,11 +64,19 @@ def register(registry: Registry, tmp_path: Path, name: str, estimator) -> ModelV
     return registry.register(factories.save(estimator, tmp_path / f"{name}.joblib"), name)
 
 
+def edit_report(version: ModelVersion, edit: Callable[[dict], object]) -> None:
+    path = version.path / "compiled.json"
+    report = json.loads(path.read_text())
+    edit(report)
+    os.chmod(path, 0o644)
+    path.write_text(json.dumps(report))
+
+
 def assert_same_answers(model, estimator, rows: pd.DataFrame) -> None:
     labels, values = model.runtime.predict(rows)
     if values is None:  # a regressor
         expected = estimator.predict(rows)
-        assert np.all(np.abs(labels - expected) <= TOLERANCE * np.maximum(1, np.abs(expected)))
+        assert np.all(np.abs(labels - expected) <= REGRESSION_TOLERANCE * np.maximum(1, np.abs(expected)))
         return
     assert np.array_equal(labels, estimator.predict(rows))
     assert np.abs(values - estimator.predict_proba(rows)).max() <= TOLERANCE
@@ -135,11 +144,7 @@ def test_compiling_adds_files_and_rewrites_nothing(registry: Registry, tmp_path:
 def test_another_onnxruntime_release_falls_back_to_scikit_learn(registry: Registry, tmp_path: Path) -> None:
     version = register(registry, tmp_path, "trend", boosting_classifier())
     compile_registered(version)
-    report_path = version.path / "compiled.json"
-    report = json.loads(report_path.read_text())
-    report["libraries"]["onnxruntime"] = "0.1.0"
-    os.chmod(report_path, 0o644)
-    report_path.write_text(json.dumps(report))
+    edit_report(version, lambda report: report["libraries"].update(onnxruntime="0.1.0"))
     choice = compiled.choose(version, "auto")
     assert choice.realtime == "sklearn"
     assert choice.reason.startswith("verified with onnxruntime 0.1.0, this process runs ")
@@ -150,3 +155,17 @@ def test_files_go_to_onnx_only_when_it_is_clearly_faster_on_big_chunks() -> None
     assert bulk_runtime({"sklearn": 100_000, "onnx": 114_000}) == "sklearn"
     assert bulk_runtime({"sklearn": 100_000, "onnx": 115_000}) == "onnx"
     assert bulk_runtime({"sklearn": 100_000, "onnx": 60_000}) == "sklearn"
+
+
+def test_a_regressor_verified_under_the_old_tolerance_is_served_by_scikit_learn(
+    registry: Registry, tmp_path: Path
+) -> None:
+    version = register(registry, tmp_path, "price", regression_pipeline())
+    compile_registered(version)
+    edit_report(version, lambda report: report.pop("tolerances"))  # as compiled before the 1e-9 rule
+    choice = compiled.choose(version, "auto")
+    assert choice.realtime == "sklearn"
+    assert choice.reason.startswith("verified within 1e-5 of scikit-learn, where regressors are now held")
+    assert choice.reason.endswith("modelyard models compile price 1 --again")
+    assert compile_registered(version, again=True)["runtime"] == "onnx"
+    assert compiled.choose(version, "auto").realtime == "onnx"

@@ -9,7 +9,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from modelyard.compiled.verify import UNKNOWN_CATEGORY, Outputs, Verdict, input_rows, threshold_rows
 from modelyard.registry.schema import NUMBER, STRING, Feature, InputSchema
-from modelyard.scoring.runtimes import TOLERANCE
+from modelyard.scoring.runtimes import REGRESSION_TOLERANCE, TOLERANCE
 
 LABELS = np.array(["no", "yes", "no"])
 PROBABILITIES = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
@@ -21,7 +21,8 @@ def classified(probabilities: np.ndarray, labels: np.ndarray = LABELS) -> Output
 
 def test_a_graph_within_the_tolerance_with_the_same_labels_passes() -> None:
     verdict = Verdict()
-    verdict.add("sample", classified(PROBABILITIES), classified(PROBABILITIES + TOLERANCE / 2))
+    within = PROBABILITIES + np.array([TOLERANCE / 2, -TOLERANCE / 2])  # rows still summing to 1
+    verdict.add("sample", classified(PROBABILITIES), classified(within))
     verdict.add(
         "random", classified(PROBABILITIES[:1], LABELS[:1]), classified(PROBABILITIES[:1], LABELS[:1])
     )
@@ -38,7 +39,7 @@ def test_differences_beyond_the_tolerance_are_counted_by_row() -> None:
     verdict = Verdict()
     got = PROBABILITIES.copy()
     got[0] += [3e-5, -3e-5]
-    got[2, 0] += 2e-5
+    got[2] += [2e-5, -2e-5]
     verdict.add("threshold", classified(PROBABILITIES), classified(got))
     assert not verdict.passed
     assert verdict.problems == ["threshold rows: 2 differ by more than 1e-05 (up to 3e-05)"]
@@ -59,11 +60,23 @@ def test_another_label_fails_but_a_near_tie_is_left_to_scikit_learn() -> None:
 def test_a_regressor_is_compared_relative_to_its_size() -> None:
     expected = np.array([10_000.0, 0.5, -3.0])
     verdict = Verdict()
-    verdict.add("sample", Outputs(expected), Outputs(expected + np.array([0.05, 5e-6, -2e-5])))
-    assert verdict.max_difference == pytest.approx(2e-5 / 3)
+    verdict.add("sample", Outputs(expected), Outputs(expected + np.array([5e-6, 5e-10, -2e-9])))
+    assert verdict.max_difference == pytest.approx(2e-9 / 3)
     assert verdict.passed
     verdict.add("random", Outputs(expected), Outputs(expected + np.array([0.5, 0, 0])))
-    assert verdict.problems == ["random rows: 1 differ by more than 1e-05 (up to 5e-05)"]
+    assert verdict.problems == ["random rows: 1 differ by more than 1e-09 * max(1, |value|) (up to 5e-05)"]
+
+
+def test_probabilities_outside_0_and_1_or_not_summing_to_1_never_pass() -> None:
+    verdict = Verdict()
+    expected = np.array([[0.0, 1.0], [0.5, 0.5]])
+    float32_binary = np.array([[-1.1920928955078125e-07, 1.0000001192092896], [0.5, 0.5]])  # sums to 1
+    verdict.add("random", classified(expected, ["yes", "no"]), classified(float32_binary, ["yes", "no"]))
+    assert verdict.problems == ["random rows: 1 with a probability outside [0, 1]"]
+    verdict = Verdict()
+    off = np.array([[0.0, 1.0], [0.5 + 1e-8, 0.5]])
+    verdict.add("sample", classified(expected, ["yes", "no"]), classified(off, ["yes", "no"]))
+    assert verdict.problems == ["sample rows: 1 whose probabilities do not sum to 1 within 1e-09"]
 
 
 def test_nan_or_another_shape_never_passes() -> None:
@@ -168,10 +181,11 @@ def test_counts_add_up_over_several_comparisons_and_problems_are_all_said() -> N
 
 def test_the_tolerance_itself_passes_and_small_values_are_compared_as_they_are() -> None:
     verdict = Verdict()
-    verdict.add("sample", Outputs(np.array([0.0, 0.25])), Outputs(np.array([TOLERANCE, 0.25])))
-    assert verdict.passed and verdict.max_difference == TOLERANCE
-    verdict.add("random", Outputs(np.array([0.5])), Outputs(np.array([0.5 + 1.5 * TOLERANCE])))
-    assert verdict.problems == ["random rows: 1 differ by more than 1e-05 (up to 1.5e-05)"]
+    tolerance = REGRESSION_TOLERANCE
+    verdict.add("sample", Outputs(np.array([0.0, 0.25])), Outputs(np.array([tolerance, 0.25])))
+    assert verdict.passed and verdict.max_difference == tolerance
+    verdict.add("random", Outputs(np.array([0.5])), Outputs(np.array([0.5 + 1.5 * tolerance])))
+    assert verdict.problems == ["random rows: 1 differ by more than 1e-09 * max(1, |value|) (up to 1.5e-09)"]
 
 
 def test_threshold_rows_of_a_forest_come_from_every_tree() -> None:

@@ -7,6 +7,7 @@ import pytest
 from sklearn.compose import make_column_transformer
 from sklearn.ensemble import (
     ExtraTreesClassifier,
+    ExtraTreesRegressor,
     GradientBoostingClassifier,
     RandomForestClassifier,
     RandomForestRegressor,
@@ -19,7 +20,7 @@ from modelyard.errors import InvalidInput, PredictionFailed
 from modelyard.registry.artifacts import describe, set_n_jobs
 from modelyard.registry.schema import InputSchema
 from modelyard.scoring.predict import LoadedModel, Scores, refuse_clashes, score, with_predictions
-from modelyard.scoring.runtimes import forest_probabilities
+from modelyard.scoring.runtimes import forest_mean
 from modelyard.tabular import Table
 from tests import factories
 
@@ -183,19 +184,30 @@ def test_values_that_overflow_only_once_transformed() -> None:
     assert caught.value.details == [{"row": None, "field": None, "code": "out_of_range"}]
 
 
-@pytest.mark.parametrize("forest", [RandomForestClassifier, ExtraTreesClassifier])
+@pytest.mark.parametrize(
+    ("forest", "method"),
+    [
+        (RandomForestClassifier, "predict_proba"),
+        (ExtraTreesClassifier, "predict_proba"),
+        (RandomForestRegressor, "predict"),
+        (ExtraTreesRegressor, "predict"),
+    ],
+)
 @pytest.mark.parametrize("rows", [1, 3, 200])
-def test_a_forests_probabilities_are_its_own_to_the_last_bit(forest, rows: int) -> None:
+def test_a_forests_answers_are_its_own_to_the_last_bit(forest, method: str, rows: int) -> None:
     """Served with one job, a forest's trees are summed without joblib's dispatch: same bits."""
     data = pd.DataFrame(np.random.default_rng(1).normal(size=(300, 4)), columns=list("abcd"))
     data.iloc[::7, 2] = np.nan  # forests take missing values
     target = np.random.default_rng(2).integers(0, 3, size=300)
+    if method == "predict":
+        target = target * 6543.21 + np.random.default_rng(3).normal(size=300)
     model = forest(n_estimators=15, random_state=0).fit(data, target)
     set_n_jobs(model, 1)
-    assert np.array_equal(forest_probabilities(model, data[:rows]), model.predict_proba(data[:rows]))
+    own_answers = getattr(model, method)(data[:rows])
+    assert np.array_equal(forest_mean(model, data[:rows], method), own_answers)
     with pytest.raises(ValueError, match="feature names"):
-        forest_probabilities(model, data[:rows].rename(columns={"a": "z"}))
+        forest_mean(model, data[:rows].rename(columns={"a": "z"}), method)
     set_n_jobs(model, 2)  # the order of the sums is scikit-learn's own then
-    with mock.patch.object(type(model), "predict_proba", return_value=np.ones((rows, 3))) as own:
-        assert forest_probabilities(model, data[:rows]).sum() == rows * 3
+    with mock.patch.object(type(model), method, return_value=np.ones(own_answers.shape)) as own:
+        assert forest_mean(model, data[:rows], method).sum() == own_answers.size
     own.assert_called_once()
