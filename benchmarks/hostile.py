@@ -135,8 +135,8 @@ def rates_round(registry: Registry, root: Path, port: int, record: dict, args: a
     server = start_server(registry.root, port, root / "api.log", env)
     bodies = {
         "valid": json.dumps({"instances": [record]}).encode(),
-        "malformed": b'{"instances": [{"feature_0": 0.5,',
-        "shape": json.dumps({"instances": {"feature_0": 1}}).encode(),
+        "malformed": b'{"instances": [{"f0": 0.5,',
+        "shape": json.dumps({"instances": {"f0": 1}}).encode(),
     }
     rates = {}
     try:

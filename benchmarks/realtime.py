@@ -47,7 +47,7 @@ LOADS = {  # name -> (records per request, connections)
 TARGETS = [  # (config, load, figure, at least / at most, multiple of the floor) on the forest
     ("compiled (auto)", "1 record, 16 conns", "req/s", ">=", 11.4),
     ("compiled (auto)", "1 record, 1 conn", "p50", "<=", 0.28),
-    ("compiled (auto)", "1000 records, 4 conns", "rows/s", ">=", 1.53),
+    ("compiled (auto)", "1000 records, 4 conns", "rows/s", ">=", 1.72),  # MLServer batching: 85,722 / 49,966
     ("scikit-learn", "1 record, 1 conn", "req/s", ">=", 0.83),
     ("scikit-learn, micro-batched", "1 record, 16 conns", "req/s", ">=", 3.8),
 ]
@@ -77,9 +77,10 @@ class Floor:
 
 
 def forest(root: Path) -> tuple[Path, pd.DataFrame]:
-    """The issue's model: RandomForestClassifier(100 trees) on 20 numeric features, fit on a frame."""
+    """The peers' model (../shared/bench-peers/make_model.py): RandomForestClassifier(100 trees) on
+    20 numeric features f0..f19, fit on a frame; requests carry its first training rows."""
     x, y = make_classification(n_samples=20_000, n_features=20, n_informative=10, random_state=0)
-    frame = pd.DataFrame(x, columns=[f"feature_{i}" for i in range(20)])
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(20)])
     model = RandomForestClassifier(n_estimators=100, random_state=0).fit(frame, y)
     path = root / "forest.joblib"
     joblib.dump(model, path)

@@ -52,7 +52,7 @@ def bodies(record: dict, records: list[dict]) -> dict[str, tuple[str, bytes, boo
         "71 MiB of records": ("forest", big_body(record), True),
         "10,000 values in a field": (
             "forest",
-            json.dumps({"instances": [{**record, "feature_0": [0] * 10_000}]}).encode(),
+            json.dumps({"instances": [{**record, "f0": [0] * 10_000}]}).encode(),
             True,
         ),
     }

@@ -28,6 +28,8 @@ class RuntimeChoice:
     graph: str | None
     reason: str
     report: dict[str, Any] | None = None
+    bulk_from_rows: int | None = None
+    """Requests of at least this many rows are scored by `bulk` too."""
 
 
 def read_report(model_version: ModelVersion) -> dict[str, Any] | None:
@@ -49,7 +51,8 @@ def choose(model_version: ModelVersion, mode: str) -> RuntimeChoice:
     reason = _why_not(model_version, report)
     if report is not None and reason is None:
         bulk = "onnx" if mode == "onnx" else str(report["batch"]["runtime"])
-        return RuntimeChoice("onnx", bulk, report.get("graph"), str(report["reason"]), report)
+        from_rows = report["batch"].get("from_rows") if bulk != "onnx" else None
+        return RuntimeChoice("onnx", bulk, report.get("graph"), str(report["reason"]), report, from_rows)
     if mode == "onnx":
         raise RuntimeUnavailable(
             f"model {model_version.name!r} version {model_version.version} has no verified compiled "

@@ -41,6 +41,8 @@ from modelyard.tabular import read_table
 
 SAMPLE_ROWS = 5000
 """Most rows of a sample file used for verification (a random subset of a bigger one)."""
+REQUEST_SIZES = (64, 256, 1024, 4096)
+"""Request sizes tried, smallest first, for the one from which scikit-learn is the faster."""
 SPEED_ROWS = 20_000
 """Rows timed per runtime to tell which one scores big chunks faster."""
 BULK_MARGIN = 1.15
@@ -245,20 +247,45 @@ def sklearn_outputs(sklearn: SklearnRuntime, rows: Any, final_only: bool = False
 def _batch_speed(
     sklearn: SklearnRuntime, onnx: OnnxRuntime, model_version: ModelVersion, sample: pd.DataFrame | None
 ) -> dict[str, Any]:
-    """Rows per second of each runtime on one big chunk, one thread each: the faster scores files."""
+    """Rows per second of each runtime on one big chunk, one thread each: the faster scores files.
+    When scikit-learn is, also the smallest request it is faster on (`from_rows`): requests from
+    that size go to it too. Timed on the sample's rows when there is a sample (the rows a model
+    sees decide how deep its trees are walked), else on rows drawn from the schema."""
     rng = np.random.default_rng(1)
-    rows = pd.concat([rows for _, rows in input_rows(model_version.schema, sample, rng)], ignore_index=True)
+    if sample is not None and len(sample):
+        rows, timed_on = sample[model_version.schema.names], f"the {len(sample)} sample rows"
+    else:
+        rows = pd.concat([rows for _, rows in input_rows(model_version.schema, None, rng)], ignore_index=True)
+        timed_on = "rows drawn from the schema"
     rows = rows.iloc[rng.integers(len(rows), size=SPEED_ROWS)].reset_index(drop=True)
-    speed = {}
-    for runtime in (sklearn, onnx):
-        runtime.predict(rows.iloc[:100])  # warm
-        seconds = []
-        for _ in range(3):  # the best of three: a busy machine only ever slows a run down
-            started = time.perf_counter()
-            runtime.predict(rows)
-            seconds.append(time.perf_counter() - started)
-        speed[runtime.name] = round(SPEED_ROWS / min(seconds))
-    return {"runtime": bulk_runtime(speed), "rows": SPEED_ROWS, "rows_per_second": speed}
+    speed = {runtime.name: _rows_per_second(runtime, rows) for runtime in (sklearn, onnx)}
+    batch = {
+        "runtime": bulk_runtime(speed),
+        "rows": SPEED_ROWS,
+        "rows_per_second": speed,
+        "timed_on": timed_on,
+    }
+    if batch["runtime"] == "sklearn":
+        batch["from_rows"] = next(
+            (
+                size
+                for size in REQUEST_SIZES
+                if bulk_runtime({r.name: _rows_per_second(r, rows.iloc[:size]) for r in (sklearn, onnx)})
+                == "sklearn"
+            ),
+            SPEED_ROWS,
+        )
+    return batch
+
+
+def _rows_per_second(runtime: Any, rows: pd.DataFrame) -> int:
+    runtime.predict(rows.iloc[:100])  # warm
+    seconds = []
+    for _ in range(3):  # the best of three: a busy machine only ever slows a run down
+        started = time.perf_counter()
+        runtime.predict(rows)
+        seconds.append(time.perf_counter() - started)
+    return round(len(rows) / min(seconds))
 
 
 def bulk_runtime(rows_per_second: dict[str, int]) -> str:

@@ -26,14 +26,19 @@ class LoadedModel:
     bulk: Runtime | None = None
     """What scores big chunks; the runtime above unless measured slower there."""
     runtime_reason: str = ""
+    bulk_from_rows: int | None = None
+    """Requests of at least this many rows go to `bulk` too: where it was measured faster for this
+    version, when it was compiled (None: requests never do)."""
 
     def __post_init__(self) -> None:
         runtime = self.runtime or SklearnRuntime(self.estimator, self.has_probabilities)
         object.__setattr__(self, "runtime", runtime)
         object.__setattr__(self, "bulk", self.bulk or runtime)
 
-    def runtime_for(self, bulk: bool) -> Runtime:
-        runtime = self.bulk if bulk else self.runtime
+    def runtime_for(self, bulk: bool, rows: int = 0) -> Runtime:
+        """The runtime for a file's chunk (`bulk`), or for a request of `rows` rows."""
+        big = bulk or (self.bulk_from_rows is not None and rows >= self.bulk_from_rows)
+        runtime = self.bulk if big else self.runtime
         assert runtime is not None
         return runtime
 
@@ -86,9 +91,10 @@ def score(model: LoadedModel, table: Table, bulk: bool = False) -> Scores:
 
 def predict(model: LoadedModel, features: Features, bulk: bool = False) -> Predictions:
     """Predictions (and probabilities) for valid features: a DataFrame, or columns by name.
-    `bulk` is for file chunks: the runtime measured faster on big chunks scores them."""
+    `bulk` is for file chunks: the runtime measured faster on big chunks scores them, and requests as
+    big as where it was measured faster."""
     try:
-        return model.runtime_for(bulk).predict(features)
+        return model.runtime_for(bulk, len(features)).predict(features)
     except ValueError as exc:
         if "too large for dtype" not in str(exc) and "contains infinity" not in str(exc):
             raise PredictionFailed(

@@ -48,6 +48,7 @@ def load(
             runtime=runtimes[choice.realtime],
             bulk=runtimes[choice.bulk],
             runtime_reason=choice.reason,
+            bulk_from_rows=choice.bulk_from_rows,
         )
     except Exception as exc:
         raise ArtifactRefused(f"{label} failed to load: {type(exc).__name__}: {exc}") from exc

@@ -94,3 +94,25 @@ def test_a_wait_gathers_requests_that_come_a_little_later(calls: list[int]) -> N
 
     asyncio.run(staggered())
     assert calls == [2]
+
+
+def test_a_batch_waits_for_requests_still_being_decoded_but_not_forever(calls: list[int]) -> None:
+    model = loaded(factories.classifier())
+    requests = [decode(model, factories.records(rows, seed=rows)) for rows in (2, 3)]
+
+    async def decoded_later(batcher: MicroBatcher, request, seconds: float):
+        with batcher.arriving(model):
+            await asyncio.sleep(seconds)  # a big body decoded in a thread
+        return await batcher.predict(model, request)
+
+    async def arrive(seconds: float) -> list:
+        batcher = MicroBatcher(max_rows=1000)
+        late = asyncio.create_task(decoded_later(batcher, requests[1], seconds))
+        await asyncio.sleep(0)  # the second is being decoded when the first is ready
+        return [await batcher.predict(model, requests[0]), await late]
+
+    asyncio.run(arrive(0.002))
+    assert calls == [5]  # one batch: the first waited for the second
+    calls.clear()
+    asyncio.run(arrive(microbatch.ARRIVAL_WAIT_S * 5))
+    assert calls == [2, 3]  # not for longer than ARRIVAL_WAIT_S

@@ -169,3 +169,21 @@ def test_a_regressor_verified_under_the_old_tolerance_is_served_by_scikit_learn(
     assert choice.reason.endswith("modelyard models compile price 1 --again")
     assert compile_registered(version, again=True)["runtime"] == "onnx"
     assert compiled.choose(version, "auto").realtime == "onnx"
+
+
+def test_requests_from_the_measured_size_go_to_the_runtime_faster_there(
+    registry: Registry, tmp_path: Path
+) -> None:
+    version = register(registry, tmp_path, "price", regression_pipeline())
+    sample = numbers(600, seed=9)
+    report = compile_registered(version, sample)
+    assert report["batch"]["timed_on"] == "the 600 sample rows"
+    edit_report(version, lambda report: report["batch"].update(runtime="sklearn", from_rows=256))
+    model = loading.load(version, n_jobs=1)
+    assert model.bulk_from_rows == 256
+    names = {rows: model.runtime_for(bulk=False, rows=rows).name for rows in (1, 255, 256, 5000)}
+    assert names == {1: "onnx", 255: "onnx", 256: "sklearn", 5000: "sklearn"}
+    assert model.runtime_for(bulk=True).name == "sklearn"
+    assert loading.load(version, runtime="onnx").runtime_for(bulk=False, rows=5000).name == "onnx"
+    edit_report(version, lambda report: report["batch"].pop("from_rows"))  # compiled before: never
+    assert loading.load(version, n_jobs=1).runtime_for(bulk=False, rows=5000).name == "onnx"
