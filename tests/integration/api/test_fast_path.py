@@ -2,6 +2,7 @@
 inside a batch gets its own 422 while its neighbours get 200, and each version is served by the
 runtime its compile report allows, with the reason shown."""
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 
 from modelyard.registry.store import Registry
 from modelyard.tabular import write_table
@@ -127,3 +128,30 @@ def test_onnx_only_refuses_a_version_without_a_verified_graph(served, api_server
         time.sleep(0.2)
     assert by_model["boosted"]["status"] == "ready"
     assert by_model["fragile"]["status"] == "refused" and by_model["fragile"]["code"] == "runtime_unavailable"
+
+
+def test_a_big_request_answers_as_its_rows_sent_one_by_one(served, api_server) -> None:
+    """Big requests go to the runtime measured faster for their size (here scikit-learn from 256
+    rows, as the report is edited to say), single ones to the compiled graph: the same answers."""
+    _, root = served
+    data = factories.frame(3000, seed=11)
+    forest = RandomForestClassifier(n_estimators=20, random_state=0).fit(
+        data[["age", "income"]], factories.labels(data)
+    )
+    path = factories.save(forest, root / "forest.joblib")
+    run_cli(root, "models", "register", str(path), "--name", "forest", "--promote")
+    report_path = root / "models" / "forest" / "1" / "compiled.json"
+    report = json.loads(report_path.read_text())
+    assert report["runtime"] == "onnx", report["reason"]
+    report["batch"].update(runtime="sklearn", from_rows=256)
+    report_path.chmod(0o644)
+    report_path.write_text(json.dumps(report))
+    server = api_server(root / "models")
+    records = factories.records(1000, seed=12)
+    status, big = post(server, "forest", records)
+    assert status == 200
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        singles = list(pool.map(lambda record: post(server, "forest", [record])[1], records))
+    assert big["predictions"] == [single["predictions"][0] for single in singles]
+    probabilities = np.array([single["probabilities"][0] for single in singles])
+    assert np.abs(np.array(big["probabilities"]) - probabilities).max() <= 1e-5
