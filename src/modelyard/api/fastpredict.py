@@ -22,7 +22,7 @@ from modelyard.api.decode import Decoded, RequestDecoders
 from modelyard.api.deps import authorized, unauthorized
 from modelyard.api.errors import error_response
 from modelyard.api.metrics import ApiMetrics
-from modelyard.api.microbatch import MicroBatcher
+from modelyard.api.microbatch import Arrival, MicroBatcher
 from modelyard.api.records import read_records
 from modelyard.config import Settings
 from modelyard.errors import ModelyardError
@@ -66,18 +66,20 @@ class FastPredictMiddleware:
         if not authorized(self.settings, Headers(scope=scope)):
             await error_response(unauthorized())(scope, receive, send)
             return
-        body = await _read_body(receive)
-        if body is None:
-            return  # the client left, or the body limit has answered already
-        try:
-            with self.metrics.track_prediction() as track:
-                model = self.store.get(name)  # the production version: never loads, refuses at once
-                track.serving(model.name, model.version)
-                scores = await self._score(model, body)
-                track.rows = len(scores)
-        except ModelyardError as error:
-            await error_response(error)(scope, receive, send)
-            return
+        # batches of the version served wait for this request while it is read and decoded
+        with self._arriving(self.store.production.get(name)) as arrival:
+            body = await _read_body(receive)
+            if body is None:
+                return  # the client left, or the body limit has answered already
+            try:
+                with self.metrics.track_prediction() as track:
+                    model = self.store.get(name)  # the production version: never loads, refuses at once
+                    track.serving(model.name, model.version)
+                    scores = await self._score(model, body, arrival)
+                    track.rows = len(scores)
+            except ModelyardError as error:
+                await error_response(error)(scope, receive, send)
+                return
         await _send_json(send, answer(model, scores))
 
     def _model_name(self, scope: Scope) -> str | None:
@@ -87,15 +89,16 @@ class FastPredictMiddleware:
         match = self.path.match(scope["path"])
         return None if match is None else match.group("name")
 
-    async def _score(self, model: LoadedModel, body: bytes) -> Scores:
+    async def _score(self, model: LoadedModel, body: bytes, arrival: Arrival | None) -> Scores:
         # records are objects, so no more than this many braces hold no more records than allowed:
         # decoding is bounded before it starts
         if body.count(b"{") <= self.settings.max_instances + 1:
-            with self._arriving(model):
-                decoded = await self._decode(model, body)
+            decoded = await self._decode(model, body)
             if decoded is not None:
-                predictions, probabilities = await self._predict(model, decoded)
+                predictions, probabilities = await self._predict(model, decoded, arrival)
                 return Scores(predictions, probabilities, [])
+        if arrival is not None:
+            arrival.here()  # not for a batch: the full reading scores on its own
         # the full reading, which words every error and warning
         if len(body) <= INLINE_BODY_BYTES:
             table = read_records(body, model, self.settings.max_instances)
@@ -113,18 +116,18 @@ class FastPredictMiddleware:
         # beside them, where the two would take turns on a core and evict each other's caches
         return await to_thread.run_sync(decoder.decode, body, limiter=self._limiter())
 
-    def _arriving(self, model: LoadedModel) -> AbstractContextManager[None]:
-        """Tells the micro-batcher a request for this version is on its way (being decoded)."""
-        return nullcontext() if self.batcher is None else self.batcher.arriving(model)
+    def _arriving(self, model: LoadedModel | None) -> AbstractContextManager[Arrival | None]:
+        """Tells the micro-batcher a request for this version is on its way."""
+        return nullcontext() if self.batcher is None or model is None else self.batcher.arriving(model)
 
-    async def _predict(self, model: LoadedModel, decoded: Decoded) -> Predictions:
+    async def _predict(self, model: LoadedModel, decoded: Decoded, arrival: Arrival | None) -> Predictions:
         runtime = model.runtime_for(bulk=False, rows=len(decoded))
         if runtime.name == "onnx" and len(decoded) <= INLINE_ROWS:
             return predict(model, decoded)  # microseconds: a hop to the thread pool costs more
         if self.batcher is not None:
             # scored together with concurrent requests, on the runtime measured faster for the
             # batch's size: scikit-learn's cost per row falls with the batch
-            return await self.batcher.predict(model, decoded)
+            return await self.batcher.predict(model, decoded, arrival)
         return await to_thread.run_sync(predict, model, decoded, limiter=self._limiter())
 
     def _limiter(self) -> CapacityLimiter:

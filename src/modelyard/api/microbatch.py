@@ -3,8 +3,8 @@
 One scikit-learn `predict_proba` of 32 rows costs about what one row does (the per-call work
 dominates), so requests that arrive while a batch is being scored wait for the next batch, which
 takes them all (up to `max_rows` rows) in one call in the thread pool. A lone request waits for no
-one unless `max_wait_s` says to, or requests for the same version are still being decoded (big
-bodies are decoded in a thread): a batch waits for those, up to ARRIVAL_WAIT_S, since scikit-learn
+one unless `max_wait_s` says to, or requests for the same version are still being read or decoded
+(big bodies are decoded in a thread): a batch waits for those, up to ARRIVAL_WAIT_S, since scikit-learn
 scores 4,000 rows in little more time than 1,000 and a batch started without them leaves them for a
 batch of their own. A batch is scored by the runtime measured faster for its size
 (`LoadedModel.runtime_for`), so big requests batched together may go to scikit-learn where single
@@ -34,6 +34,9 @@ class _Waiting:
 
 
 ARRIVAL_WAIT_S = 0.01
+BIG_ROWS = 100
+"""A request this big costs milliseconds to score: waiting a few for others to join costs less than
+scoring it alone."""
 
 
 @dataclass
@@ -42,11 +45,28 @@ class _Line:
 
     waiting: deque[_Waiting] = field(default_factory=deque)
     arriving: int = 0
-    """Requests being decoded, which will wait here next."""
+    """Requests being read or decoded, which may wait here next."""
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    last: int = 0
+    """Requests in the last batch."""
     busy: bool = False
     task: asyncio.Task[None] | None = None
     """The task scoring them (held here: the event loop keeps only a weak reference)."""
+
+
+class Arrival:
+    """A request on its way to a line: counted in `arriving` until it is there (or gone)."""
+
+    def __init__(self, line: _Line) -> None:
+        self.line = line
+        self.pending = True
+        line.arriving += 1
+
+    def here(self) -> None:
+        if self.pending:
+            self.pending = False
+            self.line.arriving -= 1
+            self.line.changed.set()
 
 
 class MicroBatcher:
@@ -60,23 +80,26 @@ class MicroBatcher:
         self._lines: dict[tuple[str, int], _Line] = {}
 
     @contextmanager
-    def arriving(self, model: LoadedModel) -> Iterator[None]:
-        """Around the decoding of a request that may be `predict`ed next: batches wait for it."""
-        line = self._line(model)
-        line.arriving += 1
+    def arriving(self, model: LoadedModel) -> Iterator["Arrival"]:
+        """Around the reading and decoding of a request that may be `predict`ed next: batches of its
+        version wait for it until it is predicted (given to `predict`) or gone."""
+        arrival = Arrival(self._line(model))
         try:
-            yield
+            yield arrival
         finally:
-            line.arriving -= 1
-            line.changed.set()
+            arrival.here()
 
     def _line(self, model: LoadedModel) -> _Line:
         return self._lines.setdefault((model.name, model.version), _Line())
 
-    async def predict(self, model: LoadedModel, features: Decoded) -> Predictions:
+    async def predict(
+        self, model: LoadedModel, features: Decoded, arrival: "Arrival | None" = None
+    ) -> Predictions:
         line = self._line(model)
         answer: asyncio.Future[Predictions] = asyncio.get_running_loop().create_future()
         line.waiting.append(_Waiting(features, answer))
+        if arrival is not None:
+            arrival.here()
         line.changed.set()
         if not line.busy:
             line.busy = True
@@ -90,6 +113,7 @@ class MicroBatcher:
                     await asyncio.sleep(self.max_wait_s)
                 await self._arrivals(line)
                 batch = self._take(line.waiting)
+                line.last = len(batch)
                 if self.on_batch:
                     self.on_batch(model.name, len(batch))
                 results = await run_in_threadpool(_predict_each, model, [w.features for w in batch])
@@ -104,9 +128,14 @@ class MicroBatcher:
             line.busy = False
 
     async def _arrivals(self, line: _Line) -> None:
-        """Until the requests being decoded are waiting too, the batch is full, or ARRIVAL_WAIT_S."""
+        """Until the requests being read or decoded are waiting too, the batch is full, or
+        ARRIVAL_WAIT_S. Big requests also wait for as many as the last batch held: their clients,
+        just answered, are about to come back, and a batch started without them leaves the clients
+        in two groups that take turns for good."""
         deadline = asyncio.get_running_loop().time() + ARRIVAL_WAIT_S
-        while line.arriving and _rows(line.waiting) < self.max_rows:
+        while _rows(line.waiting) < self.max_rows and (
+            line.arriving or (_big(line.waiting) and len(line.waiting) < line.last)
+        ):
             line.changed.clear()
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
@@ -121,6 +150,10 @@ class MicroBatcher:
             rows += len(waiting[0].features)
             batch.append(waiting.popleft())
         return batch
+
+
+def _big(waiting: deque[_Waiting]) -> bool:
+    return bool(waiting) and len(waiting[0].features) >= BIG_ROWS
 
 
 def _rows(waiting: deque[_Waiting]) -> int:

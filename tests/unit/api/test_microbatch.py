@@ -116,3 +116,30 @@ def test_a_batch_waits_for_requests_still_being_decoded_but_not_forever(calls: l
     calls.clear()
     asyncio.run(arrive(microbatch.ARRIVAL_WAIT_S * 5))
     assert calls == [2, 3]  # not for longer than ARRIVAL_WAIT_S
+
+
+BIG = microbatch.BIG_ROWS
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        ((BIG, BIG + 1, BIG + 2, BIG + 3), [2 * BIG + 1, 2 * BIG + 5]),  # the second batch waited
+        ((1, 2, 3, 4), [3, 3, 4]),  # small requests wait for no one who is not on the way
+    ],
+)
+def test_big_requests_wait_for_as_many_as_the_last_batch_held(calls: list[int], rows, expected) -> None:
+    model = loaded(factories.classifier())
+    requests = [decode(model, factories.records(count, seed=count)) for count in rows]
+
+    async def later(batcher: MicroBatcher, request, seconds: float):
+        await asyncio.sleep(seconds)  # a client just answered, coming back
+        return await batcher.predict(model, request)
+
+    async def arrive() -> None:
+        batcher = MicroBatcher(max_rows=10_000)
+        await together(batcher, model, requests[:2])  # a batch of two
+        await asyncio.gather(batcher.predict(model, requests[2]), later(batcher, requests[3], 0.003))
+
+    asyncio.run(arrive())
+    assert calls == expected
