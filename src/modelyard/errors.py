@@ -6,6 +6,8 @@ from typing import Any
 class ModelyardError(Exception):
     status_code = 500
     code = "internal_error"
+    when = ""
+    """What causes it, where the code alone does not say (for the OpenAPI document)."""
 
     def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
@@ -172,6 +174,7 @@ class ServerBusy(ModelyardError):
 
     status_code = 503
     code = "server_busy"
+    when = "the process holds MODELYARD_MAX_INFLIGHT_MB of request bodies; retry after Retry-After seconds"
 
 
 class QueueUnavailable(ModelyardError):

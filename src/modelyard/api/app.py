@@ -41,7 +41,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         title="modelyard",
         version=__version__,
-        description="Real-time predictions, batch jobs and schedules for registered scikit-learn models.",
+        description="Real-time predictions, batch jobs and schedules for registered scikit-learn models. "
+        "Request bodies: at most MODELYARD_MAX_UPLOAD_MB each (413), JSON nested at most 32 levels "
+        "(400), and MODELYARD_MAX_INFLIGHT_MB of them at once per server process (503 server_busy, "
+        "with Retry-After).",
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -92,7 +92,9 @@ def documented(*errors: type[ModelyardError]) -> dict[int | str, dict[str, Any]]
     with the codes each status may carry."""
     codes: dict[int, list[str]] = {}
     for error in errors:
-        codes.setdefault(error.status_code, []).append(error.code)
+        codes.setdefault(error.status_code, []).append(
+            f"{error.code} ({error.when})" if error.when else error.code
+        )
     return {
         status: {
             "model": ErrorResponse,

@@ -78,6 +78,8 @@ def test_every_error_is_documented_with_the_one_envelope(live) -> None:
     predict = doc["paths"]["/v1/models/{name}/predict"]["post"]["responses"]
     assert {"400", "401", "404", "413", "422", "503"} <= set(predict)
     assert "invalid_input" in predict["422"]["description"]
+    assert "server_busy (the process holds MODELYARD_MAX_INFLIGHT_MB" in predict["503"]["description"]
+    assert "MODELYARD_MAX_INFLIGHT_MB" in doc["info"]["description"]
     assert "queue_unavailable" in doc["paths"]["/v1/jobs"]["post"]["responses"]["503"]["description"]
     assert (
         "job_not_finished"
