@@ -76,6 +76,7 @@ bench: setup
 	$(BIN)/python benchmarks/predict_latency.py
 	$(BIN)/python benchmarks/batch.py
 	$(BIN)/python benchmarks/hostile.py
+	$(BIN)/python benchmarks/memory.py
 
 # Ten minutes of mixed valid, malformed and oversize requests: 500s, 503s and RSS each minute.
 soak: setup
