@@ -5,7 +5,7 @@ answered here: no routing, no dependency injection, no DataFrame, no thread hop 
 model (its microseconds cost less than the hop). A request that is refused (no key, no such model,
 a body that is not JSON, too big, or not valid) is refused here too, by the same functions the route
 calls (api/records.py), so that a flood of bad requests costs no more than one of good ones. Only
-a pinned version or alias (a query string) goes on to the route, with the body replayed.
+a pinned version or alias (a query string) goes on to the route, its body unread.
 """
 
 import os
