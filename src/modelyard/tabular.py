@@ -15,16 +15,18 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from modelyard.errors import UnparseableFile
 from modelyard.textrows import CsvLines
+
+if TYPE_CHECKING:  # imported where used: a process that meets no Parquet file saves 4 MB
+    import pyarrow.parquet as pq
 
 CSV_BLOCK_BYTES = 1 << 20
 """pyarrow reads about twenty blocks ahead: 1 MiB blocks keep that read-ahead near 20 MiB."""
@@ -290,7 +292,9 @@ def _csv_error(exc: Exception) -> UnparseableFile:
 # ---- Parquet --------------------------------------------------------------------------------
 
 
-def parquet_file(source: Source) -> pq.ParquetFile:
+def parquet_file(source: Source) -> "pq.ParquetFile":
+    import pyarrow.parquet as pq
+
     try:
         return pq.ParquetFile(source)
     except (pa.ArrowException, OSError, ValueError) as exc:
@@ -298,7 +302,7 @@ def parquet_file(source: Source) -> pq.ParquetFile:
 
 
 def parquet_rows(
-    file: pq.ParquetFile, row_groups: list[int] | None, chunk_rows: int, start_row: int
+    file: "pq.ParquetFile", row_groups: list[int] | None, chunk_rows: int, start_row: int
 ) -> Iterator[Chunk]:
     """Chunks of a Parquet file, or of some of its row groups, one row group read at a time."""
     groups = row_groups if row_groups is not None else list(range(file.num_row_groups))
@@ -430,6 +434,8 @@ class TableWriter:
         if self.schema is None:
             self.schema = table.schema
             if self.fmt == "parquet":
+                import pyarrow.parquet as pq
+
                 self._parquet = pq.ParquetWriter(self.sink, table.schema)
             elif self.header:
                 self._output().write(_csv_line(table.column_names))

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from modelyard.tabular import Chunk, csv_header, csv_rows, jsonl_rows, parquet_file, parquet_rows
 from modelyard.textrows import CsvLines, row_spans
@@ -159,6 +158,8 @@ def join(part_files: list[Path], fmt: str, output: Path) -> None:
 
 
 def _join_parquet(part_files: list[Path], output: Path) -> None:
+    import pyarrow.parquet as pq  # here, as in tabular.py
+
     writer: pq.ParquetWriter | None = None
     try:
         for path in part_files:

@@ -3,13 +3,14 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from modelyard.config import Settings
 from modelyard.errors import ModelyardError
 from modelyard.fsutil import atomic_path
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class ApiError(ModelyardError):
@@ -28,6 +29,8 @@ class ApiClient:
             headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
         self.url = settings.api_url.rstrip("/")
         self.has_key = settings.api_key is not None
+        import httpx  # here: `modelyard serve` never needs it, and it costs its process 5 MB
+
         self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s)
 
     def request(self, method: str, path: str, expect_error: bool = False, **kwargs: Any) -> Any:
@@ -52,7 +55,9 @@ class ApiClient:
         return target.stat().st_size
 
     @contextmanager
-    def _answer(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
+    def _answer(self, method: str, path: str, **kwargs: Any) -> Iterator["httpx.Response"]:
+        import httpx
+
         try:
             with self.http.stream(method, path, **kwargs) as response:
                 yield response
@@ -62,7 +67,7 @@ class ApiClient:
                 "Point MODELYARD_API_URL at it"
             ) from exc
 
-    def _error(self, response: httpx.Response, path: str) -> ApiError:
+    def _error(self, response: "httpx.Response", path: str) -> ApiError:
         try:
             error = response.json()["error"]
         except (ValueError, KeyError, TypeError):

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from modelyard import heap
 from modelyard.errors import AliasUnreadable, BadRequest, ModelNotReady, ModelyardError
 from modelyard.registry.store import PRODUCTION, Registry
 from modelyard.scoring.predict import LoadedModel
@@ -125,6 +126,7 @@ class ModelCache:
             return
         self.production = {**self.production, name: model}
         self.problems.pop(name, None)
+        heap.trim()  # the artifact's bytes and the loading's garbage: freed, but kept by malloc
         if self.on_loaded:
             self.on_loaded(name, version)
         log.info("now serving", extra={"model": name, "version": version})
