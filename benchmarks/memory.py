@@ -2,10 +2,12 @@
 
 Ten copies of the peers' 100-tree forest (benchmarks/realtime.py) are registered and compiled, twice
 each (versions 1 and 2), version 1 promoted. The API is started with 1 and then 2 server processes
-(`modelyard serve --processes N`); for each, the resident set (RSS) and the proportional set (Pss:
-shared pages divided among the processes sharing them, from /proc/PID/smaps_rollup) are summed over
-the server's processes right after start, then again once version 2 of all ten is promoted and
-served. The target (issue 16): the summed Pss of 2 processes at most 1.3x that of 1, both times.
+(`modelyard serve --processes N`: 1 is a single uvicorn process, 2 a parent that loads the models
+and two server processes forked from it); for each, the resident set (RSS) and the proportional set
+(Pss: shared pages divided among the processes sharing them, from /proc/PID/smaps_rollup) are summed
+over the server's processes right after start, then again once version 2 of all ten is promoted and
+served. RSS counts a shared page once per process, Pss once in all. The target (issue 16): the summed
+Pss of 2 processes at most 1.3x that of 1, both times.
 
     .venv/bin/python benchmarks/memory.py [--models 10]
 """

@@ -23,8 +23,8 @@ def api_server(tmp_path: Path) -> Iterator[Callable[..., ApiServer]]:
     """Starts real API servers on a registry folder; stops them all at the end of the test."""
     servers: list[ApiServer] = []
 
-    def start(model_dir: Path, ready: bool = True, **settings: str) -> ApiServer:
-        server = ApiServer(model_dir, tmp_path / f"api-{len(servers)}.log", **settings)
+    def start(model_dir: Path, ready: bool = True, processes: int = 1, **settings: str) -> ApiServer:
+        server = ApiServer(model_dir, tmp_path / f"api-{len(servers)}.log", processes, **settings)
         servers.append(server)
         return server.wait(ready=ready)
 

@@ -43,7 +43,7 @@ def free_port() -> int:
 
 
 class ApiServer:
-    def __init__(self, model_dir: Path, log_path: Path, **settings: str) -> None:
+    def __init__(self, model_dir: Path, log_path: Path, processes: int = 1, **settings: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -53,9 +53,23 @@ class ApiServer:
             "MODELYARD_RELOAD_INTERVAL_S": "0.5",
         }
         env.update({f"MODELYARD_{key.upper()}": value for key, value in settings.items()})
+        self.processes = processes
+        if processes > 1:  # /metrics sums the processes
+            metrics = log_path.with_suffix(".metrics")
+            metrics.mkdir()
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
         self._log = log_path.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "modelyard", "serve", "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "modelyard",
+                "serve",
+                "--port",
+                str(self.port),
+                "--processes",
+                str(processes),
+            ],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -63,14 +77,15 @@ class ApiServer:
         self.client = httpx.Client(base_url=self.url, timeout=30)
 
     def wait(self, ready: bool = True, timeout: float = 60) -> "ApiServer":
-        """Until /healthz answers (and, with ready, /readyz says ready)."""
+        """Until /healthz answers (and, with ready, /readyz says ready) and every process is up."""
         path = "/readyz" if ready else "/healthz"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the API exited with {self.process.returncode}:\n{self.logs()}")
             try:
-                if self.client.get(path).status_code == 200:
+                workers = len(descendants(self.process.pid)) if self.processes > 1 else 1
+                if self.client.get(path).status_code == 200 and workers == self.processes:
                     return self
             except httpx.TransportError:
                 pass

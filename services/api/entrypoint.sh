@@ -1,6 +1,7 @@
 #!/bin/sh
-# The real-time API: MODELYARD_API_PROCESSES uvicorn processes (0: one per core), each loading the
-# models and following hot swaps on its own; /metrics sums them (prometheus-client multiprocess).
+# The real-time API: MODELYARD_API_PROCESSES server processes (0: one per core). With more than one,
+# a parent loads the models and forks the servers, which share them (and forks fresh ones after a
+# promotion); /metrics sums them (prometheus-client multiprocess).
 set -eu
 if [ -z "${MODELYARD_API_KEY:-}" ] && [ "${MODELYARD_PUBLISHED_ON:-127.0.0.1}" != "127.0.0.1" ]; then
     echo "refusing to start: the API would be published on ${MODELYARD_PUBLISHED_ON} without" \

@@ -91,6 +91,7 @@ class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
     models: list[ModelReadiness]
     queue: QueueState
+    process: int = Field(description="The server process that answered: several can serve one port")
 
 
 class ModelSummary(BaseModel):

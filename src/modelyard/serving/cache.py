@@ -4,6 +4,10 @@
 while callers keep getting the previous version, then swaps the reference in one assignment. A
 version the load gate refuses is never swapped in: the old one keeps serving and the refusal is
 kept for readiness reports. Versions pinned by number or by another alias live in a small LRU.
+
+Under a pre-fork server (api/prefork.py) the parent loads moved versions and forks fresh workers that
+share them; each worker's cache is told to leave a move to the parent (`leave_moves_s`) and loads it
+itself only if the parent has not delivered it by then.
 """
 
 import logging
@@ -55,8 +59,10 @@ class ModelCache:
         policy: LoadPolicy,
         on_loaded: Callable[[str, int], None] | None = None,
         on_refused: Callable[[str, str], None] | None = None,
+        leave_moves_s: float = 0.0,
     ) -> None:
         self.registry = registry
+        self.leave_moves_s = leave_moves_s
         self.policy = policy
         self.on_loaded = on_loaded
         self.on_refused = on_refused
@@ -64,6 +70,7 @@ class ModelCache:
         self.wanted: dict[str, int] = {}
         self.problems: dict[str, LoadProblem] = {}
         self.synced = False
+        self._moves_seen: dict[str, tuple[int, float]] = {}
         self._pinned: OrderedDict[tuple[str, int], LoadedModel] = OrderedDict()
         self._pinned_lock = threading.Lock()
         self._stop = threading.Event()
@@ -106,9 +113,26 @@ class ModelCache:
             problem = self.problems.get(name)
             if (current and current.version == version) or (problem and problem.blocks(version)):
                 continue
-            self._load_production(name, version)
+            if self._due(name, version):
+                self._load_production(name, version)
         self.production = {name: model for name, model in self.production.items() if name in wanted}
         self.synced = True
+
+    def _due(self, name: str, version: int) -> bool:
+        """Whether this process loads a moved version now, or still leaves it to the parent."""
+        if not self.leave_moves_s:
+            return True
+        seen_version, since = self._moves_seen.get(name, (None, 0.0))
+        if seen_version != version:
+            self._moves_seen[name] = (version, time.monotonic())
+            return False
+        return time.monotonic() - since >= self.leave_moves_s
+
+    def state(self) -> tuple[dict[str, int], dict[str, tuple[int, str]]]:
+        """What is served and what was refused: a change in it is worth forking fresh workers for."""
+        served = {name: model.version for name, model in self.production.items()}
+        refused = {name: (p.version, p.code) for name, p in self.problems.items()}
+        return served, refused
 
     def _load_production(self, name: str, version: int) -> None:
         try:

@@ -11,7 +11,7 @@ import httpx
 
 from modelyard.registry.store import Registry
 from tests import factories
-from tests.server import run_cli
+from tests.server import ApiServer, descendants, run_cli
 
 SWAP_DEADLINE_S = 5.0
 
@@ -34,7 +34,11 @@ class Traffic:
         body = {"instances": factories.records(10)}
         with httpx.Client(base_url=self.url, timeout=30) as client:
             while not self._stop.is_set():
-                response = client.post("/v1/models/churn/predict", json=body)
+                try:
+                    response = client.post("/v1/models/churn/predict", json=body)
+                except httpx.TransportError:  # a request lost on a closed connection
+                    self.answers.append((time.monotonic(), 0, None))
+                    continue
                 version = response.json().get("version") if response.status_code == 200 else None
                 self.answers.append((time.monotonic(), response.status_code, version))
 
@@ -135,4 +139,73 @@ def test_version_mismatch_is_refused_until_allowed(registry: Registry, tmp_path:
 
     allowing = api_server(registry.root, allow_version_mismatch="true")
     answer = allowing.client.post("/v1/models/churn/predict", json={"instances": factories.records(1)})
+    assert answer.status_code == 200 and answer.json()["version"] == 1
+
+
+def answering_processes(server: ApiServer, tries: int = 400) -> dict[int, dict]:
+    """/readyz from every server process, once the ones replaced have drained: each request on a
+    connection of its own, so that any of the processes sharing the port may take it."""
+    assert wait_for(lambda: len(descendants(server.process.pid)) == server.processes, SWAP_DEADLINE_S * 2)
+    workers, seen = set(descendants(server.process.pid)), {}
+    for _ in range(tries):
+        ready = httpx.get(f"{server.url}/readyz", timeout=10).json()
+        seen[ready["process"]] = ready["models"][0]
+        if workers <= seen.keys():
+            break
+    assert workers <= seen.keys(), f"processes {workers - seen.keys()} never answered"
+    return {pid: seen[pid] for pid in workers}
+
+
+def test_after_a_promotion_every_process_serves_the_new_version(
+    registry: Registry, tmp_path: Path, api_server
+) -> None:
+    for seed in (0, 3):
+        registry.register(
+            factories.save(factories.classifier(seed=seed), tmp_path / f"{seed}.joblib"), "churn"
+        )
+    registry.promote("churn", 1)
+    server = api_server(registry.root, processes=2)
+    before = answering_processes(server)
+    assert len(before) == 2 and all(entry["serving_version"] == 1 for entry in before.values())
+    traffic = Traffic(server.url)
+    threads = traffic.run()
+    time.sleep(0.5)
+
+    run_cli(registry.root.parent, "models", "promote", "churn", "2")
+    # the parent loads version 2, forks two fresh workers sharing it and stops the old ones
+    assert wait_for(lambda: set(descendants(server.process.pid)).isdisjoint(before), SWAP_DEADLINE_S * 3)
+    traffic.stop(threads)
+
+    after = answering_processes(server)
+    assert [entry["serving_version"] for entry in after.values()] == [2, 2]
+    failures = [answer for answer in traffic.answers if answer[1] != 200]
+    assert failures == [], f"{len(failures)} requests failed while the workers were replaced"
+    assert {version for _, _, version in traffic.answers} == {1, 2}
+    answers = [
+        httpx.post(f"{server.url}/v1/models/churn/predict", json={"instances": factories.records(2)})
+        for _ in range(20)
+    ]
+    assert {answer.json()["version"] for answer in answers} == {2}
+    assert 'modelyard_serving_version{model="churn"} 2.0' in server.client.get("/metrics").text
+
+
+def test_a_refused_promotion_reaches_every_process(registry: Registry, tmp_path: Path, api_server) -> None:
+    for seed in (0, 1):
+        registry.register(
+            factories.save(factories.classifier(seed=seed), tmp_path / f"{seed}.joblib"), "churn"
+        )
+    registry.promote("churn", 1)
+    server = api_server(registry.root, processes=2)
+    tamper = registry.get("churn", 2).artifact
+    os.chmod(tamper, 0o644)
+    tamper.write_bytes(tamper.read_bytes()[:-1] + b"\0")
+    run_cli(registry.root.parent, "models", "promote", "churn", "2")
+
+    def refused_everywhere() -> bool:
+        return all(entry["status"] == "refused" for entry in answering_processes(server).values())
+
+    assert wait_for(refused_everywhere, SWAP_DEADLINE_S * 2)
+    entries = answering_processes(server).values()
+    assert {(e["serving_version"], e["code"]) for e in entries} == {(1, "artifact_tampered")}
+    answer = httpx.post(f"{server.url}/v1/models/churn/predict", json={"instances": factories.records(1)})
     assert answer.status_code == 200 and answer.json()["version"] == 1

@@ -113,6 +113,32 @@ def test_a_refused_version_rests_then_is_tried_again(
     assert loaded == [("churn", 1), ("churn", 3)] and refused == [("churn", "artifact_tampered")]
 
 
+def test_a_cache_that_leaves_moves_to_its_parent_loads_them_itself_only_late(
+    store: ModelCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.sync()
+    store.leave_moves_s = 60.0  # a pre-fork worker's: the parent loads and forks fresh workers
+    before = store.state()
+    store.registry.promote("churn", 2)
+    store.sync()
+    assert store.get("churn").version == 1 and store.state() == before
+    assert entry(store)["status"] == "loading" and entry(store)["production_version"] == 2
+
+    clock = time.monotonic() + 61
+    monkeypatch.setattr(cache.time, "monotonic", lambda: clock)
+    store.sync()  # the parent never delivered it: this process loads it
+    assert store.get("churn").version == 2 and entry(store)["status"] == "ready"
+    assert store.state() == ({"churn": 2}, {})
+
+
+def test_the_state_names_what_is_served_and_refused(store: ModelCache) -> None:
+    store.sync()
+    tamper(store, 3)
+    store.registry.promote("churn", 3)
+    store.sync()
+    assert store.state() == ({"churn": 1}, {"churn": (3, "artifact_tampered")})
+
+
 def test_refused_with_nothing_to_serve(store: ModelCache) -> None:
     tamper(store, 1)
     store.sync()

@@ -1,5 +1,6 @@
 """Liveness, readiness and metrics."""
 
+import os
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -37,6 +38,7 @@ def readyz(store: StoreDep, connection: QueueDep, settings: SettingsDep) -> JSON
             "status": "ready" if ready else "not_ready",
             "models": models,
             "queue": _queue_state(connection, settings),
+            "process": os.getpid(),
         }
     )
     return JSONResponse(body.model_dump(exclude_unset=True), status_code=200 if ready else 503)
