@@ -142,18 +142,19 @@ def test_version_mismatch_is_refused_until_allowed(registry: Registry, tmp_path:
     assert answer.status_code == 200 and answer.json()["version"] == 1
 
 
-def answering_processes(server: ApiServer, tries: int = 400) -> dict[int, dict]:
-    """/readyz from every server process, once the ones replaced have drained: each request on a
-    connection of its own, so that any of the processes sharing the port may take it."""
-    assert wait_for(lambda: len(descendants(server.process.pid)) == server.processes, SWAP_DEADLINE_S * 2)
-    workers, seen = set(descendants(server.process.pid)), {}
-    for _ in range(tries):
+def answering_processes(server: ApiServer, timeout: float = SWAP_DEADLINE_S * 4) -> dict[int, dict]:
+    """/readyz from every server process (each request on a connection of its own, so that any of
+    the processes sharing the port may take it), once as many as asked for run: ones being replaced
+    drain and answer no new connection."""
+    seen: dict[int, dict] = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         ready = httpx.get(f"{server.url}/readyz", timeout=10).json()
         seen[ready["process"]] = ready["models"][0]
-        if workers <= seen.keys():
-            break
-    assert workers <= seen.keys(), f"processes {workers - seen.keys()} never answered"
-    return {pid: seen[pid] for pid in workers}
+        workers = set(descendants(server.process.pid))
+        if len(workers) == server.processes and workers <= seen.keys():
+            return {pid: seen[pid] for pid in workers}
+    raise AssertionError(f"processes {workers - seen.keys()} of {workers} never answered")
 
 
 def test_after_a_promotion_every_process_serves_the_new_version(
