@@ -160,10 +160,9 @@ def answering_processes(server: ApiServer, timeout: float = SWAP_DEADLINE_S * 4)
 def test_after_a_promotion_every_process_serves_the_new_version(
     registry: Registry, tmp_path: Path, api_server
 ) -> None:
-    for seed in (0, 3):
-        registry.register(
-            factories.save(factories.classifier(seed=seed), tmp_path / f"{seed}.joblib"), "churn"
-        )
+    for seed in (0, 3):  # registered as users do: compiled, so the parent's ONNX sessions are forked
+        model = factories.save(factories.classifier(seed=seed), tmp_path / f"{seed}.joblib")
+        run_cli(registry.root.parent, "models", "register", str(model), "--name", "churn")
     registry.promote("churn", 1)
     server = api_server(registry.root, processes=2)
     before = answering_processes(server)
@@ -187,6 +186,10 @@ def test_after_a_promotion_every_process_serves_the_new_version(
         for _ in range(20)
     ]
     assert {answer.json()["version"] for answer in answers} == {2}
+    runtimes = [
+        httpx.get(f"{server.url}/v1/models/churn").json()["versions"][1]["runtime"] for _ in range(20)
+    ]
+    assert {runtime["serving"] for runtime in runtimes} == {"onnx"}, runtimes[0]["reason"]
     assert 'modelyard_serving_version{model="churn"} 2.0' in server.client.get("/metrics").text
 
 
