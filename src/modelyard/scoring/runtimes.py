@@ -172,7 +172,9 @@ class OnnxRuntime:
             return values.reshape(len(values), -1)[:, 0], None
         values = as_probabilities(values)
         labels = self.classes.take(np.argmax(values, axis=1), axis=0)
-        asked = near_ties(values) | ~within_unit(values)
+        asked = near_ties(values)
+        if not 0.0 <= values.min() <= values.max() <= 1.0:  # two scalars first: cheaper than rows
+            asked |= ~within_unit(values)
         if asked.any():
             rows = np.flatnonzero(asked)
             labels[rows], theirs = self.sklearn.predict(as_frame(features).iloc[rows])
@@ -185,11 +187,11 @@ def _has_missing_text(features: Features, names: list[str]) -> bool:
 
 
 def as_probabilities(values: np.ndarray) -> np.ndarray:
-    """A graph's probabilities, in float64, each row divided by its sum: a float32 graph's rows sum
-    to 1 only within float32 rounding (a few 1e-7). Nothing is clipped: a value outside [0, 1]
-    stays there, for `within_unit` to find."""
+    """A graph's probabilities (a float64 array of the caller's, changed in place), each row divided
+    by its sum: a float32 graph's rows sum to 1 only within float32 rounding (a few 1e-7). Nothing
+    is clipped: a value outside [0, 1] stays there, for `within_unit` to find."""
     sums = values.sum(axis=1, keepdims=True)
-    return np.asarray(np.divide(values, sums, out=values.copy(), where=sums > 0))
+    return np.asarray(np.divide(values, sums, out=values, where=sums > 0))
 
 
 def within_unit(probabilities: np.ndarray) -> np.ndarray:
