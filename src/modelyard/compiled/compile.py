@@ -221,9 +221,8 @@ def _verify(
 def onnx_outputs(runtime: OnnxRuntime, feed: dict[str, np.ndarray]) -> Outputs:
     """The graph's own answers: labels by argmax, no near-tie help from scikit-learn."""
     [values] = runtime.session.run([runtime.output], feed)
-    values = np.asarray(values, dtype=np.float64)
     if runtime.classes is None:
-        return Outputs(values.reshape(len(values), -1)[:, 0])
+        return Outputs(np.asarray(values, dtype=np.float64).reshape(len(values), -1)[:, 0])
     values = as_probabilities(values)
     return Outputs(values, runtime.classes.take(np.argmax(values, axis=1), axis=0))
 

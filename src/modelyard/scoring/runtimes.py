@@ -167,9 +167,8 @@ class OnnxRuntime:
         if not np.isfinite(between).all():
             # beyond float32, or NaN: scikit-learn's own answer (or refusal) for those rows
             return self.sklearn.predict(features)
-        values = np.asarray(values, dtype=np.float64)
         if self.classes is None:
-            return values.reshape(len(values), -1)[:, 0], None
+            return np.asarray(values, dtype=np.float64).reshape(len(values), -1)[:, 0], None
         values = as_probabilities(values)
         labels = self.classes.take(np.argmax(values, axis=1), axis=0)
         asked = near_ties(values)
@@ -187,9 +186,13 @@ def _has_missing_text(features: Features, names: list[str]) -> bool:
 
 
 def as_probabilities(values: np.ndarray) -> np.ndarray:
-    """A graph's probabilities (a float64 array of the caller's, changed in place), each row divided
-    by its sum: a float32 graph's rows sum to 1 only within float32 rounding (a few 1e-7). Nothing
+    """A graph's probabilities, in float64. A float32 graph's rows sum to 1 only within float32
+    rounding (a few 1e-7): each is divided by its sum. A double graph's are computed in double
+    already, and kept as they are (verification holds their sums to 1 within SUM_TOLERANCE). Nothing
     is clipped: a value outside [0, 1] stays there, for `within_unit` to find."""
+    if values.dtype == np.float64:
+        return values
+    values = values.astype(np.float64)
     sums = values.sum(axis=1, keepdims=True)
     return np.asarray(np.divide(values, sums, out=values, where=sums > 0))
 
