@@ -121,10 +121,7 @@ class FollowingArbiter(Arbiter):  # type: ignore[misc]
         if time.monotonic() < self.next_look:
             return
         before = self.store.state()
-        try:
-            self.store.sync()
-        except Exception:
-            log.exception("checking the registry failed; retrying")
+        self.store.look()
         self.next_look = time.monotonic() + self.interval_s
         if self.store.state() != before:
             log.info("the served models changed: forking fresh workers that share them")
@@ -155,7 +152,7 @@ class PreforkServer(BaseApplication):  # type: ignore[misc]
 def serve(application: FastAPI, settings: Settings, host: str, port: int, processes: int) -> None:
     """Load the production models here, then serve them from `processes` forked workers."""
     store: ModelCache = application.state.store
-    store.sync()
+    store.look()  # a registry that cannot be read yet: the parent's loop retries, as a worker's would
     ready_to_fork()
     options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",

@@ -59,10 +59,10 @@ class ModelCache:
         policy: LoadPolicy,
         on_loaded: Callable[[str, int], None] | None = None,
         on_refused: Callable[[str, str], None] | None = None,
-        leave_moves_s: float = 0.0,
     ) -> None:
         self.registry = registry
-        self.leave_moves_s = leave_moves_s
+        self.leave_moves_s = 0.0
+        """How long a moved version is left to a pre-fork parent before this process loads it."""
         self.policy = policy
         self.on_loaded = on_loaded
         self.on_refused = on_refused
@@ -90,11 +90,15 @@ class ModelCache:
 
     def _watch(self, interval_s: float) -> None:
         while not self._stop.is_set():
-            try:
-                self.sync()
-            except Exception:
-                log.exception("checking the registry failed; retrying")
+            self.look()
             self._stop.wait(interval_s)
+
+    def look(self) -> None:
+        """`sync`, for a loop that follows the registry: a failure is logged, and the next look retries."""
+        try:
+            self.sync()
+        except Exception:
+            log.exception("checking the registry failed; retrying")
 
     def sync(self) -> None:
         """Load every production version that moved since the last look."""
