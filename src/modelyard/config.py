@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     schedules: Path | None = None
     """A YAML or TOML file of scoring schedules, read by the scheduler (see the README)."""
 
+    connections: Path | None = None
+    """A YAML or TOML file naming the object stores jobs may read and write (s3:// URIs; see the README)."""
+
     nightly_cron: str = "0 2 * * *"
     """The built-in `nightly` schedule's cron expression; empty turns that schedule off."""
 
@@ -128,7 +131,7 @@ class Settings(BaseSettings):
         """Resolved once, so that every message names the folder for what it is."""
         return value.expanduser().resolve()
 
-    @field_validator("api_key", "batch_n_jobs", "schedules", mode="before")
+    @field_validator("api_key", "batch_n_jobs", "schedules", "connections", mode="before")
     @classmethod
     def _empty_means_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -31,7 +31,9 @@ if TYPE_CHECKING:  # imported where used: a process that meets no Parquet file s
 CSV_BLOCK_BYTES = 1 << 20
 """pyarrow reads about twenty blocks ahead: 1 MiB blocks keep that read-ahead near 20 MiB."""
 
-Source = Path | BinaryIO
+Opener = Callable[[], BinaryIO]
+"""Opens a file afresh, at its start: on the data volume, or an object in a store."""
+Source = Path | BinaryIO | Opener
 
 
 @dataclass
@@ -72,6 +74,8 @@ class Chunk:
     """Share of the file read so far, 0 to 1, when it can be told."""
     rows_total: int | None = None
     """Rows in the whole file, when the format records it (Parquet)."""
+    source: str | None = None
+    """The object the rows come from, when a job reads several (an s3:// prefix)."""
 
 
 def read_table(content: bytes, fmt: str) -> Table:
@@ -125,8 +129,18 @@ def read_chunks(source: Source, fmt: str, chunk_rows: int) -> Iterator[Chunk]:
     return jsonl_rows(_open(source), chunk_rows, start_row=0, limit=None)
 
 
+def as_opener(source: Path | Opener) -> Opener:
+    """A file on this machine, or an opener already."""
+    if isinstance(source, Path):
+        path = source
+        return lambda: path.open("rb")
+    return source
+
+
 def _open(source: Source) -> BinaryIO:
-    return source.open("rb") if isinstance(source, Path) else source
+    if isinstance(source, Path):
+        return source.open("rb")
+    return source() if callable(source) else source
 
 
 def _reopen(source: Source, offset: int) -> Callable[[], BinaryIO]:
@@ -136,6 +150,8 @@ def _reopen(source: Source, offset: int) -> Callable[[], BinaryIO]:
         handle: BinaryIO
         if isinstance(source, io.BytesIO):
             handle = io.BytesIO(source.getvalue())  # shares the bytes: BytesIO copies on write only
+        elif callable(source):
+            handle = source()
         elif isinstance(source, Path) or isinstance(getattr(source, "name", None), str):
             handle = _open(Path(source if isinstance(source, Path) else source.name))
         else:
@@ -296,7 +312,7 @@ def parquet_file(source: Source) -> "pq.ParquetFile":
     import pyarrow.parquet as pq
 
     try:
-        return pq.ParquetFile(source)
+        return pq.ParquetFile(source() if callable(source) else source)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise UnparseableFile(f"the Parquet file cannot be read: {exc}") from exc
 

@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 import numpy as np
 import pyarrow as pa
 
+from modelyard.batch.places import FileTarget, Target
 from modelyard.batch.progress import Progress, counted
 from modelyard.errors import InvalidInput
 from modelyard.formats import output_format
-from modelyard.fsutil import atomic_path
 from modelyard.scoring.predict import LoadedModel, predict, refuse_clashes, with_predictions
 from modelyard.scoring.validation import check, listed, where
 from modelyard.tabular import Chunk, TableWriter, read_chunks
@@ -35,8 +35,8 @@ AnyPath = TypeVar("AnyPath", bound=PurePath)
 class BatchResult:
     rows_done: int
     rows_failed: int
-    output: Path
-    errors_output: Path
+    output: str
+    errors_output: str
     seconds: float
     warnings: list[dict[str, Any]] = field(default_factory=list)
     """Rows scored with a caveat, by field and code: [{"field", "code", "count"}]."""
@@ -67,8 +67,8 @@ def score_file(
     model: LoadedModel,
     source: Path,
     input_format: str,
-    output: Path,
-    errors_output: Path,
+    output: Path | Target,
+    errors_output: Path | Target,
     output_format: str | None = None,
     chunk_rows: int = 50_000,
     fail_fast: bool = False,
@@ -84,8 +84,8 @@ def score_file(
 def score_chunks(
     model: LoadedModel,
     chunks: Iterable[Chunk],
-    output: Path,
-    errors_output: Path,
+    output: Path | Target,
+    errors_output: Path | Target,
     output_format: str,
     fail_fast: bool = False,
     on_progress: ProgressHook | None = None,
@@ -93,15 +93,16 @@ def score_chunks(
 ) -> BatchResult:
     """Score chunk after chunk into `output`, invalid rows into `errors_output`. A whole file of
     which no row is valid fails (a wrong column type, say), with no output but its errors file;
-    pass whole_file=False for a part."""
+    pass whole_file=False for a part. Each target is committed only if the run succeeds."""
+    output, errors_output = _target(output), _target(errors_output)
     started = time.perf_counter()
     done = failed = 0
     first_problem: dict[str, Any] | None = None
     warned: Counter[tuple[str, str]] = Counter()
     refused: InvalidInput | None = None
-    with atomic_path(errors_output) as errors_tmp, errors_tmp.open("wb") as errors_file:
+    with errors_output.open() as errors_file:
         try:
-            with atomic_path(output) as output_tmp, TableWriter(output_tmp, output_format) as writer:
+            with output.open() as sink, TableWriter(sink, output_format) as writer:
                 for chunk in chunks:
                     chunk_started = time.perf_counter()
                     scored, problems, warnings = score_chunk(model, chunk, fail_fast)
@@ -126,7 +127,13 @@ def score_chunks(
                 raise
     if refused is not None:
         raise refused
-    return BatchResult(done, failed, output, errors_output, time.perf_counter() - started, counted(warned))
+    return BatchResult(
+        done, failed, str(output), str(errors_output), time.perf_counter() - started, counted(warned)
+    )
+
+
+def _target(place: Path | Target) -> Target:
+    return FileTarget(place) if isinstance(place, Path) else place
 
 
 def nothing_valid(failed: int, first: dict[str, Any]) -> InvalidInput:
@@ -197,7 +204,12 @@ def _row_problems(findings: list[Any], chunk: Chunk) -> list[dict[str, Any]]:
     records = []
     for row in sorted(by_row):  # in file order, as line_of asks
         first, *others = by_row[row]
-        record = {"row": row, **({"line": line_of(row)} if line_of else {}), **first}
+        record = {
+            "row": row,
+            **({"object": chunk.source} if chunk.source else {}),
+            **({"line": line_of(row)} if line_of else {}),
+            **first,
+        }
         if others:
             record["other_problems"] = others
         records.append(record)

@@ -55,13 +55,14 @@ def finished(job: Job, data_dir: Path, result: BatchResult, spec: JobSpec | None
     }
     job.meta.update(counts, progress=1.0)
     job.save_meta()
-    if spec is not None and spec.marker is not None:
-        marker = spec.marker
-        scored = {
-            **marker.to_dict(),
-            "job_id": spec.id,
-            "output": spec.output,
-            "scored_at": datetime.now(UTC),
-        }
-        atomic_write_json(data_path(data_dir, marker.path, "marker"), scored)
+    for marker in [spec.marker, *spec.markers] if spec is not None else []:
+        if marker is not None:
+            assert spec is not None
+            scored = {
+                **marker.to_dict(),
+                "job_id": spec.id,
+                "output": spec.output,
+                "scored_at": datetime.now(UTC),
+            }
+            atomic_write_json(data_path(data_dir, marker.path, "marker"), scored)
     return counts

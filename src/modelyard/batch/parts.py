@@ -18,7 +18,16 @@ from typing import Any, BinaryIO, cast
 
 import numpy as np
 
-from modelyard.tabular import Chunk, csv_header, csv_rows, jsonl_rows, parquet_file, parquet_rows
+from modelyard.tabular import (
+    Chunk,
+    Opener,
+    as_opener,
+    csv_header,
+    csv_rows,
+    jsonl_rows,
+    parquet_file,
+    parquet_rows,
+)
 from modelyard.textrows import CsvLines, row_spans
 
 
@@ -34,20 +43,29 @@ class Part:
     """CSV and JSON Lines: how many bytes it spans."""
     row_groups: tuple[int, ...] = ()
     """Parquet: the row groups it holds."""
+    objects: tuple[int, ...] = ()
+    """An s3:// prefix: the objects it holds, as indices into the job's list of them."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Part":
-        return cls(**{**data, "row_groups": tuple(data.get("row_groups", ()))})
+        return cls(
+            **{
+                **data,
+                "row_groups": tuple(data.get("row_groups", ())),
+                "objects": tuple(data.get("objects", ())),
+            }
+        )
 
 
-def plan(path: Path, fmt: str, part_rows: int, workers: int = 1) -> list[Part]:
+def plan(file: Path | Opener, fmt: str, part_rows: int, workers: int = 1) -> list[Part]:
     """Parts of about `part_rows` rows; as many as a multiple of `workers`, so that no worker is left
     with the last part alone. One part means the file is not worth splitting."""
+    source = as_opener(file)
     if fmt == "parquet":
-        metadata = parquet_file(path).metadata
+        metadata = parquet_file(source).metadata
         sizes = [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
         rows = np.concatenate(([0], np.cumsum(sizes, dtype=np.int64)))
         cuts = _cuts(rows, part_rows, workers)
@@ -55,7 +73,7 @@ def plan(path: Path, fmt: str, part_rows: int, workers: int = 1) -> list[Part]:
             Part(i, int(rows[a]), int(rows[b] - rows[a]), row_groups=tuple(range(a, b)))
             for i, (a, b) in enumerate(itertools.pairwise(cuts))
         ]
-    with path.open("rb") as handle:
+    with source() as handle:
         if fmt == "csv":
             csv_header(handle)
         rows, offsets = _checkpoints(handle, max(1, min(10_000, part_rows // 4)), quoted=fmt == "csv")
@@ -70,6 +88,13 @@ def plan(path: Path, fmt: str, part_rows: int, workers: int = 1) -> list[Part]:
         )
         for i, (a, b) in enumerate(itertools.pairwise(cuts))
     ]
+
+
+def plan_objects(sizes: list[int], part_bytes: int, workers: int = 1) -> list[Part]:
+    """Parts of whole objects, consecutive in key order, of about `part_bytes` each."""
+    bytes_before = np.concatenate(([0], np.cumsum(sizes, dtype=np.int64)))
+    cuts = _cuts(bytes_before, max(part_bytes, 1), workers)
+    return [Part(i, 0, 0, objects=tuple(range(a, b))) for i, (a, b) in enumerate(itertools.pairwise(cuts))]
 
 
 def _cuts(rows: np.ndarray, part_rows: int, workers: int) -> list[int]:
@@ -103,10 +128,13 @@ def _checkpoints(handle: BinaryIO, step: int, quoted: bool) -> tuple[np.ndarray,
     return np.asarray(rows, dtype=np.int64), np.asarray(offsets, dtype=np.int64)
 
 
-def read_part(handle: BinaryIO, fmt: str, part: Part, chunk_rows: int, path: Path) -> Iterator[Chunk]:
+def read_part(
+    handle: BinaryIO, fmt: str, part: Part, chunk_rows: int, file: Path | Opener
+) -> Iterator[Chunk]:
     """The chunks of one part, with the rows numbered as in the whole file."""
+    source = as_opener(file)
     if fmt == "parquet":
-        return parquet_rows(parquet_file(path), list(part.row_groups), chunk_rows, part.first_row)
+        return parquet_rows(parquet_file(source), list(part.row_groups), chunk_rows, part.first_row)
     if fmt == "jsonl":
         handle.seek(part.offset)
         return jsonl_rows(handle, chunk_rows, part.first_row, limit=part.length)
@@ -115,12 +143,12 @@ def read_part(handle: BinaryIO, fmt: str, part: Part, chunk_rows: int, path: Pat
     handle.seek(part.offset)
     window = cast(BinaryIO, _Window(handle, part.length))
     return csv_rows(
-        window, names, chunk_rows, part.first_row, CsvLines(partial(_at, path, part.offset), part.first_row)
+        window, names, chunk_rows, part.first_row, CsvLines(partial(_at, source, part.offset), part.first_row)
     )
 
 
-def _at(path: Path, offset: int) -> BinaryIO:
-    handle = path.open("rb")
+def _at(source: Opener, offset: int) -> BinaryIO:
+    handle = source()
     handle.seek(offset)
     return handle
 
@@ -144,30 +172,30 @@ class _Window(io.RawIOBase):
         return int(count)
 
 
-def join(part_files: list[Path], fmt: str, output: Path) -> None:
-    """Write the parts, in order, as one file of `fmt` at `output` (the caller makes it atomic)."""
+def join(parts: list[Opener], fmt: str, sink: BinaryIO) -> None:
+    """Write the parts, in order, as one file of `fmt` into `sink` (the caller commits it)."""
     if fmt == "parquet":
-        _join_parquet(part_files, output)
+        _join_parquet(parts, sink)
         return
-    with output.open("wb") as sink:
-        for index, path in enumerate(part_files):
-            with path.open("rb") as source:
-                if fmt == "csv" and index:
-                    csv_header(source)  # the first part's header is the file's
-                shutil.copyfileobj(source, sink, 1 << 20)
+    for index, part in enumerate(parts):
+        with part() as source:
+            if fmt == "csv" and index:
+                csv_header(source)  # the first part's header is the file's
+            shutil.copyfileobj(source, sink, 1 << 20)
 
 
-def _join_parquet(part_files: list[Path], output: Path) -> None:
+def _join_parquet(parts: list[Opener], sink: BinaryIO) -> None:
     import pyarrow.parquet as pq  # here, as in tabular.py
 
     writer: pq.ParquetWriter | None = None
     try:
-        for path in part_files:
-            part = pq.ParquetFile(path)
-            if writer is None:
-                writer = pq.ParquetWriter(output, part.schema_arrow)
-            for group in range(part.num_row_groups):
-                writer.write_table(part.read_row_group(group))
+        for opener in parts:
+            with opener() as handle:
+                part = pq.ParquetFile(handle)
+                if writer is None:
+                    writer = pq.ParquetWriter(sink, part.schema_arrow)
+                for group in range(part.num_row_groups):
+                    writer.write_table(part.read_row_group(group))
         if writer is None:
             raise ValueError("no parts to join")
     finally:

@@ -66,18 +66,28 @@ def run(spec: JobSpec, body: Body) -> Any:
         log.warning("worker stopping: job handed back to the queue", extra={"job_id": job.id})
         return Retry(max=INTERRUPTIONS, enqueue_at_front=True)
     except Canceled:
-        discard_parts(settings.data_dir, spec)
+        _discard(settings, spec)
         raise
     except ModelyardError as exc:
         _record_error(job, exc.code, exc.message, exc.details)
         job.retries_left = 0  # the same input would fail the same way: no retry
+        _discard(settings, spec)
         raise
     except Exception as exc:
         if canceled(job):  # e.g. its parts' folder removed by the cancel while it wrote there
-            discard_parts(settings.data_dir, spec)
+            _discard(settings, spec)
             raise Canceled(f"job {job.id} was canceled") from exc
         _record_error(job, "internal_error", f"{type(exc).__name__}: {exc}", [])
         raise
+
+
+def _discard(settings: Settings, spec: JobSpec) -> None:
+    """A failed or canceled job leaves no parts; a store that cannot be reached to delete them
+    must not hide why the job ended (the parts carry no manifest: no reader takes them)."""
+    try:
+        discard_parts(settings, spec)
+    except ModelyardError as exc:
+        log.warning("parts left behind: %s", exc.message, extra={"job_id": spec.id})
 
 
 def canceled(job: Job) -> bool:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from modelyard.batch.paths import data_path
+from modelyard.stores.s3 import StoredObject
 
 Status = Literal["queued", "started", "finished", "failed", "canceled"]
 """A job as its submitter sees it; a split job's status sums those of its parts."""
@@ -27,9 +28,14 @@ class Marker:
     sha256: str
     size: int
     mtime: float
+    etag: str | None = None
+    """For an object: the ETag it had (its sha256 and mtime are then empty)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.etag is None:
+            del data["etag"]  # a file's marker keeps the keys it always had
+        return data
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,7 @@ class JobSpec:
     version: int
     """Resolved at submission: a promotion in between does not change what the job scores with."""
     input: str
-    """The file to score, relative to the data volume (as every path here)."""
+    """The file to score, relative to the data volume (as every path here), or an s3:// URI."""
     input_format: str
     output: str
     errors_output: str
@@ -50,11 +56,22 @@ class JobSpec:
     """Who submitted it: api, cli, or schedule:<name>."""
     submitted_at: str | None = None
     marker: Marker | None = None
+    objects: tuple[StoredObject, ...] = ()
+    """For an s3:// input: its objects (one, or those under the prefix), fixed at submission."""
+    markers: tuple[Marker, ...] = ()
+    """For a scheduled run over objects: one marker per object, written once the job is committed."""
+    overwrite: bool = False
+    """For an output in a store: replace it if it exists (a dataset's old parts are deleted once the
+    new manifest is written). A file's output was checked at submission."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        if self.marker is None:
-            del data["marker"]
+        for marker in [data["marker"] or {}, *data["markers"]]:
+            if marker.get("etag", "") is None:
+                del marker["etag"]  # a file's marker keeps the keys it always had
+        for name, default in (("marker", None), ("objects", ()), ("markers", ()), ("overwrite", False)):
+            if data[name] == default:
+                del data[name]  # the spec of a file job keeps the keys it always had
         return data
 
     @classmethod
@@ -63,6 +80,8 @@ class JobSpec:
         values = {key: value for key, value in data.items() if key in known}
         if values.get("marker") is not None:
             values["marker"] = Marker(**values["marker"])
+        values["objects"] = tuple(StoredObject(**item) for item in values.get("objects", ()))
+        values["markers"] = tuple(Marker(**item) for item in values.get("markers", ()))
         return cls(**values)
 
     @classmethod

@@ -10,18 +10,18 @@ import json
 import logging
 import shutil
 import time
-from pathlib import Path
+from typing import Any
 
 from rq.job import Dependency, Job
 
+from modelyard.batch import outputs, queue
 from modelyard.batch import parts as parting
-from modelyard.batch import queue
 from modelyard.batch.files import BatchResult, nothing_valid
+from modelyard.batch.places import Target, object_uri
 from modelyard.batch.progress import merge_warnings
 from modelyard.batch.spec import JobSpec
 from modelyard.config import Settings
 from modelyard.errors import InputNotFound
-from modelyard.fsutil import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -62,38 +62,52 @@ def part_id(spec: JobSpec, part: parting.Part) -> str:
     return f"{spec.id}-part{part.index:04d}"
 
 
-def part_files(data_dir: Path, spec: JobSpec, part: parting.Part) -> tuple[Path, Path]:
-    """Where a part's output and errors wait for the join."""
-    folder = spec.parts_folder(data_dir)
-    return folder / f"part-{part.index:05d}.{spec.format}", folder / f"part-{part.index:05d}.errors.jsonl"
-
-
-def join(job: Job, data_dir: Path, spec: JobSpec, planned: list[parting.Part]) -> BatchResult:
-    """The parts' outputs and errors as the job's own, committed atomically; their counts summed."""
+def join(job: Job, settings: Settings, spec: JobSpec, planned: list[parting.Part]) -> BatchResult:
+    """The parts' outputs and errors as the job's own, committed atomically; their counts summed.
+    A dataset's parts are its files already: it only gets its manifest."""
     started = time.perf_counter()
-    files = [part_files(data_dir, spec, part) for part in planned]
-    missing = [str(path) for pair in files for path in pair if not path.is_file()]
-    if missing:
-        raise InputNotFound(f"the outputs of some parts are gone, score the file again: {missing[:3]}")
     totals = [
         json.loads(job.connection.get(queue.done_key(part_id(spec, part))) or b"{}") for part in planned
     ]
     done, failed = sum(t.get("rows_done", 0) for t in totals), sum(t.get("rows_failed", 0) for t in totals)
-    output, errors = spec.output_path(data_dir), spec.errors_path(data_dir)
-    with atomic_path(errors) as tmp:
-        parting.join([pair[1] for pair in files], "jsonl", tmp)
-    if failed and not done:
-        discard_parts(data_dir, spec)
-        with errors.open() as records:
-            raise nothing_valid(failed, json.loads(next(line for line in records if line.strip())))
-    with atomic_path(output) as tmp:
-        parting.join([pair[0] for pair in files], spec.format, tmp)
     warnings = merge_warnings(total.get("warnings", []) for total in totals)
-    result = BatchResult(done, failed, output, errors, time.perf_counter() - started, warnings)
-    discard_parts(data_dir, spec)
+    pieces = [outputs.part(settings, spec, part.index) for part in planned]
+    missing = [str(target) for pair in pieces for target in pair if not target.exists()]
+    if missing:
+        raise InputNotFound(f"the outputs of some parts are gone, score the file again: {missing[:3]}")
+    whole = outputs.whole(settings, spec) if outputs.dataset(spec) is None else None
+    if whole is not None:  # a file's or an object's errors, kept also when no row was valid
+        with whole[1].open() as sink:
+            parting.join([pair[1].opener() for pair in pieces], "jsonl", sink)
+    if failed and not done:
+        first = _first_problem([errors for _, errors in pieces])
+        discard_parts(settings, spec)
+        raise nothing_valid(failed, first)
+    if whole is None:
+        outputs.commit(settings, spec, [total["written"] for total in totals])
+        return BatchResult(
+            done, failed, spec.output, spec.errors_output, time.perf_counter() - started, warnings
+        )
+    output, errors = whole
+    with output.open() as sink:
+        parting.join([pair[0].opener() for pair in pieces], spec.format, sink)
+    result = BatchResult(done, failed, str(output), str(errors), time.perf_counter() - started, warnings)
+    discard_parts(settings, spec)
     return result
 
 
-def discard_parts(data_dir: Path, spec: JobSpec) -> None:
-    """Remove what the parts of a split job left, once joined or canceled."""
-    shutil.rmtree(spec.parts_folder(data_dir), ignore_errors=True)
+def _first_problem(errors: list[Target]) -> dict[str, Any]:
+    for target in errors:
+        with target.opener()() as records:
+            for line in records:
+                if line.strip():
+                    return dict(json.loads(line))
+    raise AssertionError("rows failed, but no part recorded one")
+
+
+def discard_parts(settings: Settings, spec: JobSpec) -> None:
+    """Remove what the parts of a split job left: once joined, or when it failed or was canceled."""
+    if outputs.dataset(spec) is None and object_uri(spec.output, "output") is None:
+        shutil.rmtree(spec.parts_folder(settings.data_dir), ignore_errors=True)
+    else:
+        outputs.discard(settings, spec)

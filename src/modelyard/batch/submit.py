@@ -7,7 +7,7 @@ between does not change what it scores with), never data: the file stays on the 
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
@@ -16,12 +16,16 @@ from rq.job import Job
 
 from modelyard.batch import queue
 from modelyard.batch.files import output_files
+from modelyard.batch.outputs import ERRORS_FOLDER, MANIFEST
 from modelyard.batch.paths import data_path, not_found, relative_path
+from modelyard.batch.places import object_uri, store_for
 from modelyard.batch.spec import JobSpec, Marker
 from modelyard.config import Settings
-from modelyard.errors import InputNotFound, InvalidPath, OutputExists
+from modelyard.errors import InputNotFound, InvalidPath, InvalidRequest, OutputExists
 from modelyard.formats import detect_format
 from modelyard.registry.store import Registry
+from modelyard.stores import s3
+from modelyard.stores.s3 import StoredObject
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +38,12 @@ class JobRequest:
 
     model: str
     input: str
-    """Path of the file to score, relative to the data volume."""
+    """Path of the file to score, relative to the data volume; or s3://BUCKET/KEY, s3://BUCKET/PREFIX/."""
     version: int | None = None
     alias: str | None = None
     output: str | None = None
-    """Output file, or folder when it ends with '/'; relative to the data volume."""
+    """Output file, or folder when it ends with '/'; relative to the data volume. Or an object
+    (s3://BUCKET/KEY), or a dataset of parts and a _SUCCESS manifest (s3://BUCKET/PREFIX/)."""
     format: str | None = None
     """Output format: csv, parquet or jsonl; by default the output's suffix, else the input's."""
     fail_fast: bool = False
@@ -55,10 +60,15 @@ def submit(
     job_id: str | None = None,
     origin: str = "api",
     marker: Marker | None = None,
+    objects: tuple[StoredObject, ...] | None = None,
+    markers: tuple[Marker, ...] = (),
 ) -> Job:
-    """Check the request, then enqueue it. `marker`, for scheduled runs, is written once the job's
-    outputs are committed: the schedule's record that this input was scored."""
-    spec = resolve(request, settings, job_id=job_id or uuid.uuid4().hex[:16], origin=origin, marker=marker)
+    """Check the request, then enqueue it. `marker` (`markers` for objects), for scheduled runs, is
+    written once the job's outputs are committed: the schedule's record that this input was scored."""
+    identifier = job_id or uuid.uuid4().hex[:16]
+    spec = resolve(
+        request, settings, job_id=identifier, origin=origin, marker=marker, objects=objects, markers=markers
+    )
     job = queue.job_queue(connection).enqueue_call(
         queue.SCORE,
         args=(spec.to_dict(),),
@@ -81,38 +91,46 @@ def submit(
 
 
 def resolve(
-    request: JobRequest, settings: Settings, *, job_id: str, origin: str, marker: Marker | None = None
+    request: JobRequest,
+    settings: Settings,
+    *,
+    job_id: str,
+    origin: str,
+    marker: Marker | None = None,
+    objects: tuple[StoredObject, ...] | None = None,
+    markers: tuple[Marker, ...] = (),
 ) -> JobSpec:
-    """Everything a worker needs, resolved now: paths, formats and the model version."""
-    source = data_path(settings.data_dir, request.input, "input")
-    if not source.is_file():
-        raise InputNotFound(not_found(request.input, settings.data_dir))
-    input_format = detect_format(source.name, None, request.input_format, "give input_format")
+    """Everything a worker needs, resolved now: places, formats and the model version. An s3://
+    input's objects are fixed now (`objects`, when the caller listed them already)."""
+    source = _source(request, settings, objects)
     version = Registry(settings.model_dir).pick(request.model, request.version, request.alias).version
     wanted = request.output or DEFAULT_OUTPUT
-    folder = wanted.endswith("/")
-    named, errors_path, output_format = output_files(
-        PurePosixPath(wanted),
+    output_uri = object_uri(wanted, "output")
+    place: PurePosixPath = PurePosixPath(output_uri.key if output_uri else wanted)
+    folder = wanted.endswith("/") and not (output_uri and output_uri.is_prefix)
+    named, errors_place, output_format = output_files(
+        place,
         folder=folder,
         stem=source.stem if request.output else f"{source.stem}.{job_id}",
-        input_format=input_format,
+        input_format=source.format,
         requested_format=request.format,
     )
-    output, errors = str(named) if folder else wanted, str(errors_path)  # a file: as the user wrote it
+    if output_uri is None:
+        output, errors = str(named) if folder else wanted, str(errors_place)  # a file: as the user wrote it
+    elif output_uri.is_prefix:
+        output, errors = wanted, str(output_uri.under(ERRORS_FOLDER))
+    else:
+        output, errors = wanted, str(output_uri.beside(errors_place.name))
     for path in (output, errors):
-        if data_path(settings.data_dir, path, "output") == source:
-            raise InvalidPath(f"output {path!r} is the input file: choose another name")
-    if not request.overwrite and data_path(settings.data_dir, output, "output").exists():
-        raise OutputExists(
-            f"output {output!r} already exists: choose another, or ask to replace it "
-            '("overwrite": true; modelyard jobs submit --overwrite)'
-        )
+        if _same_place(settings, path, source.place):
+            raise InvalidPath(f"output {path!r} is the input: choose another name")
+    _check_output(settings, output, errors, request.overwrite)
     return JobSpec(
         id=job_id,
         model=request.model,
         version=version,
-        input=relative_path(settings.data_dir, source),
-        input_format=input_format,
+        input=source.place,
+        input_format=source.format,
         output=output,
         errors_output=errors,
         format=output_format,
@@ -120,4 +138,79 @@ def resolve(
         origin=origin,
         submitted_at=datetime.now(UTC).isoformat(),
         marker=marker,
+        objects=source.objects,
+        markers=markers,
+        overwrite=request.overwrite and output_uri is not None,  # a file is checked here only
     )
+
+
+@dataclass(frozen=True)
+class _Source:
+    place: str
+    stem: str
+    format: str
+    objects: tuple[StoredObject, ...] = ()
+
+
+def _source(request: JobRequest, settings: Settings, objects: tuple[StoredObject, ...] | None) -> _Source:
+    """The input as the worker will name it, checked now: a file that exists, or objects the store
+    lists (a missing bucket or object refused when the store answers)."""
+    uri = object_uri(request.input, "input")
+    if uri is None:
+        path = data_path(settings.data_dir, request.input, "input")
+        if not path.is_file():
+            raise InputNotFound(not_found(request.input, settings.data_dir))
+        fmt = detect_format(path.name, None, request.input_format, "give input_format")
+        return _Source(relative_path(settings.data_dir, path), path.stem, fmt)
+    store = store_for(settings, uri, "read", "input")
+    if objects is None:
+        fs = store.fs()
+        found = (
+            s3.listed(fs, store.name, uri, attempts=1) if uri.is_prefix else [s3.head(fs, store.name, uri, 1)]
+        )
+        objects = tuple(found)
+    if not objects:
+        raise InputNotFound(f"input {uri}: no CSV, Parquet or JSON Lines object under this prefix")
+    if uri.is_prefix:
+        formats = {item.format for item in objects}
+        if request.input_format is None and len(formats) > 1:
+            raise InvalidRequest(f"input {uri} mixes formats {sorted(formats)}: score one format per job")
+        fmt = detect_format(objects[0].key, None, request.input_format, "give input_format")
+        if request.input_format:
+            objects = tuple(replace(item, format=fmt) for item in objects)
+    else:
+        fmt = detect_format(uri.key, None, request.input_format, "give input_format")
+        objects = tuple(replace(item, format=fmt) for item in objects)
+    return _Source(str(uri), PurePosixPath(uri.name).stem, fmt, objects)
+
+
+def _same_place(settings: Settings, output: str, source: str) -> bool:
+    if object_uri(output, "output") or object_uri(source, "input"):
+        return output == source
+    return data_path(settings.data_dir, output, "output") == data_path(settings.data_dir, source, "input")
+
+
+def _check_output(settings: Settings, output: str, errors: str, overwrite: bool) -> None:
+    """The output may be written (the connections file allows it), and is new unless replaced."""
+    uri = object_uri(output, "output")
+    if uri is None:
+        exists = data_path(settings.data_dir, output, "output").exists()
+    else:
+        store = store_for(settings, uri, "write", "output")
+        errors_uri = object_uri(errors, "output")
+        assert errors_uri is not None
+        store_for(settings, errors_uri, "write", "output")
+        fs = store.fs()
+        if not s3.bucket_exists(fs, store.name, uri, attempts=1):
+            raise s3.StoreObjectNotFound(f"output {uri}: no such bucket (connection {store.name!r})")
+        exists = s3.exists(fs, store.name, uri.under(MANIFEST) if uri.is_prefix else uri, attempts=1)
+    if exists and not overwrite:
+        what = (
+            f"output {output!r} already holds a dataset ({MANIFEST} exists)"
+            if uri and uri.is_prefix
+            else (f"output {output!r} already exists")
+        )
+        raise OutputExists(
+            f"{what}: choose another, or ask to replace it "
+            '("overwrite": true; modelyard jobs submit --overwrite)'
+        )

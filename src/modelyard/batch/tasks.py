@@ -12,9 +12,9 @@ from typing import Any
 from rq import Worker
 from rq.job import Job
 
+from modelyard.batch import inputs, outputs, queue, running, split
 from modelyard.batch import parts as parting
-from modelyard.batch import queue, running, split
-from modelyard.batch.files import score_chunks, score_file
+from modelyard.batch.files import score_chunks
 from modelyard.batch.finish import finished, progress_hook
 from modelyard.batch.paths import not_found
 from modelyard.batch.spec import JobSpec
@@ -41,48 +41,45 @@ def join_parts(spec: dict[str, Any], parts: list[dict[str, Any]]) -> Any:
 
 
 def _score(job: Job, settings: Settings, spec: JobSpec) -> dict[str, Any]:
-    source = spec.input_path(settings.data_dir)
-    if not source.is_file():
+    if not spec.objects and not spec.input_path(settings.data_dir).is_file():
         raise InputNotFound(
             f"{not_found(spec.input, settings.data_dir)}: the API and every worker must share that "
             "folder, or the file was removed after the job was submitted"
         )
-    if source.stat().st_size > settings.split_threshold_mb * 1024 * 1024:
-        workers = Worker.count(queue=queue.job_queue(job.connection))
-        planned = parting.plan(source, spec.input_format, settings.part_rows, max(workers, 1))
-        if len(planned) > 1:
-            return split.fan_out(job, settings, spec, planned)
-    result = score_file(
+    workers = Worker.count(queue=queue.job_queue(job.connection))
+    planned = inputs.plan(settings, spec, max(workers, 1))
+    if len(planned) > 1:
+        return split.fan_out(job, settings, spec, planned)
+    output, errors = outputs.whole(settings, spec)
+    result = score_chunks(
         model_cache(settings).get(spec.model, spec.version),
-        source,
-        spec.input_format,
-        output=spec.output_path(settings.data_dir),
-        errors_output=spec.errors_path(settings.data_dir),
+        inputs.whole(settings, spec, settings.chunk_rows),
+        output=output,
+        errors_output=errors,
         output_format=spec.format,
-        chunk_rows=settings.chunk_rows,
         fail_fast=spec.fail_fast,
         on_progress=progress_hook(job, spec),
     )
+    outputs.commit(settings, spec, [outputs.described(output, errors, result.rows_done, result.rows_failed)])
     return finished(job, settings.data_dir, result, spec)
 
 
 def _score_part(job: Job, settings: Settings, spec: JobSpec, part: parting.Part) -> dict[str, Any]:
-    source = spec.input_path(settings.data_dir)
     model = model_cache(settings).get(spec.model, spec.version)
-    output, errors = split.part_files(settings.data_dir, spec, part)
-    with source.open("rb") as handle:
-        result = score_chunks(
-            model,
-            parting.read_part(handle, spec.input_format, part, settings.chunk_rows, source),
-            output=output,
-            errors_output=errors,
-            output_format=spec.format,
-            fail_fast=spec.fail_fast,
-            on_progress=progress_hook(job, spec),
-            whole_file=False,
-        )
-    return finished(job, settings.data_dir, result, None)  # a part: the whole job is not done yet
+    output, errors = outputs.part(settings, spec, part.index)
+    result = score_chunks(
+        model,
+        inputs.part(settings, spec, part, settings.chunk_rows),
+        output=output,
+        errors_output=errors,
+        output_format=spec.format,
+        fail_fast=spec.fail_fast,
+        on_progress=progress_hook(job, spec),
+        whole_file=False,
+    )
+    counts = finished(job, settings.data_dir, result, None)  # a part: the whole job is not done yet
+    return {**counts, "written": outputs.described(output, errors, result.rows_done, result.rows_failed)}
 
 
 def _join(job: Job, settings: Settings, spec: JobSpec, planned: list[parting.Part]) -> dict[str, Any]:
-    return finished(job, settings.data_dir, split.join(job, settings.data_dir, spec, planned), spec)
+    return finished(job, settings.data_dir, split.join(job, settings, spec, planned), spec)

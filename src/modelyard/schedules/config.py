@@ -5,8 +5,8 @@
         cron: "0 2 * * *"               # minute hour day month weekday
         timezone: Europe/Berlin         # IANA name; UTC by default
         model: churn                    # production by default; or `version: 3`, or `alias: canary`
-        input: "incoming/*.csv"         # glob relative to the data volume
-        output: "scored/{date}/"        # folder; {date}, {time} and {schedule} are the run's
+        input: "incoming/*.csv"         # glob relative to the data volume, or s3://BUCKET/PREFIX/
+        output: "scored/{date}/"        # folder, or s3:// prefix; {date}, {time} and {schedule} are the run's
         format: parquet                 # csv, parquet or jsonl; the input's by default
         fail_fast: false
 
@@ -16,21 +16,21 @@ when they go forward runs at the first minute after the jump.
 """
 
 import string
-import tomllib
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from modelyard.config import Settings
-from modelyard.errors import ModelyardError
+from modelyard.configfile import ConfigFileError, read_config
+from modelyard.errors import InvalidPath, ModelyardError
 from modelyard.formats import FORMATS
 from modelyard.registry.store import NAME_PATTERN
+from modelyard.stores.uris import is_object_uri, parse
 
 OUTPUT_FIELDS = {"date", "time", "schedule"}
 
@@ -74,6 +74,8 @@ class Schedule(BaseModel):
     @field_validator("input")
     @classmethod
     def _input(cls, value: str) -> str:
+        if is_object_uri(value):
+            return _object_prefix(value, value, "input")
         return _inside_data(value, "a glob")
 
     @field_validator("output")
@@ -84,7 +86,12 @@ class Schedule(BaseModel):
             raise ValueError(
                 f"unknown {sorted(fields - OUTPUT_FIELDS)} in {value!r}; use {sorted(OUTPUT_FIELDS)}"
             )
-        return _inside_data(value if value.endswith("/") else value + "/", "a folder")
+        folder = value if value.endswith("/") else value + "/"
+        if is_object_uri(folder):
+            return _object_prefix(
+                folder, folder.format(date="2000-01-01", time="0000", schedule="s"), "output"
+            )
+        return _inside_data(folder, "a folder")
 
     @field_validator("format")
     @classmethod
@@ -126,6 +133,17 @@ def slot_key(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M")
 
 
+def _object_prefix(value: str, example: str, what: str) -> str:
+    """An s3:// prefix (checked with its fields filled in, for an output)."""
+    try:
+        uri = parse(example, what)
+    except InvalidPath as exc:
+        raise ValueError(exc.message) from None
+    if not uri.is_prefix:
+        raise ValueError(f"{value!r}: a schedule's {what} in a store is a prefix: end it with '/'")
+    return value
+
+
 def _inside_data(value: str, what: str) -> str:
     path = PurePosixPath(value)
     if not value or path.is_absolute() or value.startswith("~") or ".." in path.parts:
@@ -165,15 +183,9 @@ def nightly(settings: Settings) -> dict[str, Any]:
 
 def _read(path: Path) -> list[dict[str, Any]]:
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ScheduleConfigError(f"the schedules file {path} cannot be read: {exc}") from exc
-    try:
-        data = _parse_text(text, path.suffix.lower())
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        raise ScheduleConfigError(
-            f"the schedules file {path} is not valid {path.suffix[1:] or 'YAML'}: {exc}"
-        ) from exc
+        data = read_config(path)
+    except ConfigFileError as exc:
+        raise ScheduleConfigError(f"the schedules file {exc}") from exc
     if (
         not isinstance(data, dict)
         or set(data) - {"schedules"}
@@ -188,18 +200,6 @@ def _read(path: Path) -> list[dict[str, Any]]:
             raise ScheduleConfigError(f"schedule #{index + 1} in {path} is not a table of fields")
         entries.append(entry)
     return entries
-
-
-def _parse_text(text: str, suffix: str) -> Any:
-    """TOML for .toml, YAML for .yaml and .yml; by its content for any other name."""
-    if suffix == ".toml":
-        return tomllib.loads(text)
-    if suffix in (".yaml", ".yml"):
-        return yaml.safe_load(text)
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
-        return yaml.safe_load(text)
 
 
 def _parse(origin: str, entry: dict[str, Any]) -> Schedule:

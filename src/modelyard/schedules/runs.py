@@ -23,13 +23,24 @@ from rq.job import Job
 
 from modelyard.batch import queue, records
 from modelyard.batch.paths import relative_path
+from modelyard.batch.places import store_for
 from modelyard.batch.spec import Marker
 from modelyard.batch.submit import JobRequest, submit
 from modelyard.config import Settings
-from modelyard.errors import AliasNotFound, ModelNotFound, NotFound, ScheduleNotFound, VersionNotFound
+from modelyard.errors import (
+    AliasNotFound,
+    ModelNotFound,
+    ModelyardError,
+    NotFound,
+    ScheduleNotFound,
+    VersionNotFound,
+)
 from modelyard.fsutil import sha256_file
 from modelyard.registry.store import Registry
 from modelyard.schedules.config import Schedule, slot_key
+from modelyard.stores import s3
+from modelyard.stores.s3 import StoredObject
+from modelyard.stores.uris import is_object_uri, parse
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +84,36 @@ def run(
         record.update(status=problem)
         log.warning("schedule run enqueues nothing: %s", problem, extra={"schedule": schedule.name})
         return _record(connection, settings, record)
+    if is_object_uri(schedule.input):
+        _enqueue_objects(schedule, slot, identifier, settings, connection, record)
+    else:
+        _enqueue_files(schedule, slot, identifier, settings, connection, record, now)
+    record["status"] = record.get("status") or (
+        "enqueued" if record["jobs"] else "waiting for files" if record["waiting"] else "no new files"
+    )
+    log.info(
+        "schedule run",
+        extra={
+            "schedule": schedule.name,
+            "run": identifier,
+            "jobs": len(record["jobs"]),
+            "status": record["status"],
+        },
+    )
+    return _record(connection, settings, record)
+
+
+def _enqueue_files(
+    schedule: Schedule,
+    slot: datetime,
+    identifier: str,
+    settings: Settings,
+    connection: redis.Redis,
+    record: dict[str, Any],
+    now: datetime,
+) -> None:
+    """One job per new or changed file matching the glob."""
+    rescore = record["rescore"]
     for path in _matching(schedule, settings.data_dir):
         relative = relative_path(settings.data_dir, path)
         stat = path.stat()
@@ -114,19 +155,81 @@ def run(
             )
         record["files"].append(relative)
         record["jobs"].append(job_id)
-    record["status"] = (
-        "enqueued" if record["jobs"] else "waiting for files" if record["waiting"] else "no new files"
-    )
-    log.info(
-        "schedule run",
-        extra={
-            "schedule": schedule.name,
-            "run": identifier,
-            "jobs": len(record["jobs"]),
-            "status": record["status"],
-        },
-    )
-    return _record(connection, settings, record)
+
+
+def _enqueue_objects(
+    schedule: Schedule,
+    slot: datetime,
+    identifier: str,
+    settings: Settings,
+    connection: redis.Redis,
+    record: dict[str, Any],
+) -> None:
+    """One job for the new or changed objects under the prefix (by key and ETag): their rows form
+    one dataset, or one file, per run. A store that cannot be read is the run's status, not a crash."""
+    prefix = parse(schedule.input, "input")
+    job_id = f"{identifier}-{hashlib.sha256(schedule.input.encode()).hexdigest()[:10]}"
+    try:
+        store = store_for(settings, prefix, "read", "input")
+        found = s3.listed(store.fs(), store.name, prefix)
+    except ModelyardError as exc:
+        record["status"] = f"{exc.code}: {exc.message}"
+        log.warning("schedule run enqueues nothing: %s", exc.message, extra={"schedule": schedule.name})
+        return
+    new, markers = [], []
+    for item in found:
+        uri = str(prefix.under(item.key[len(prefix.key) :]))
+        marker_file = _marker_path(settings.data_dir, schedule, uri)
+        if not record["rescore"] and _same_object(marker_file, item):
+            record["unchanged"] += 1
+            continue
+        new.append(item)
+        markers.append(
+            Marker(
+                path=relative_path(settings.data_dir, marker_file),
+                input=uri,
+                sha256="",
+                size=item.size,
+                mtime=0.0,
+                etag=item.etag,
+            )
+        )
+        record["files"].append(uri)
+    if not new:
+        return
+    if not Job.exists(job_id, connection):
+        request = JobRequest(
+            model=schedule.model,
+            input=schedule.input,
+            version=schedule.version,
+            alias=schedule.alias,
+            output=schedule.output_folder(slot),
+            format=schedule.format,
+            fail_fast=schedule.fail_fast,
+            overwrite=record["rescore"],  # else a run's dataset never replaces another's
+        )
+        try:
+            submit(
+                request,
+                settings,
+                connection,
+                job_id=job_id,
+                origin=f"schedule:{schedule.name}",
+                objects=tuple(new),
+                markers=tuple(markers),
+            )
+        except ModelyardError as exc:
+            record["status"] = f"{exc.code}: {exc.message}"
+            return
+    record["jobs"].append(job_id)
+
+
+def _same_object(marker: Path, item: StoredObject) -> bool:
+    try:
+        recorded = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(recorded.get("etag") == item.etag and recorded.get("size") == item.size)
 
 
 def _model_problem(schedule: Schedule, registry: Registry) -> str | None:

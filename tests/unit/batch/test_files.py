@@ -171,7 +171,10 @@ def test_what_a_run_reports_as_it_goes_and_at_the_end(model: LoadedModel, tmp_pa
     assert [r.warnings for r in reports] == [[{**purple, "count": 1}], [{**purple, "count": 2}]]
     assert all(isinstance(r.chunk_seconds, float) and 0 <= r.chunk_seconds < 60 for r in reports)
     assert (result.rows_done, result.rows_failed, result.rows_total) == (3, 2, 5)
-    assert (result.output, result.errors_output) == (tmp_path / "out.parquet", tmp_path / "err.jsonl")
+    assert (result.output, result.errors_output) == (
+        str(tmp_path / "out.parquet"),
+        str(tmp_path / "err.jsonl"),
+    )
     assert 0 < result.seconds < 60 and result.warnings == [{**purple, "count": 2}]  # bad rows do not count
     assert pd.read_parquet(tmp_path / "out.parquet")["model_version"].dtype == np.int64
     parquet, reports = tmp_path / "in.parquet", []

@@ -14,7 +14,7 @@ from modelyard.batch.files import score_chunks, score_file
 from modelyard.batch.parts import Part, join, plan, read_part
 from modelyard.registry.store import Registry
 from modelyard.serving import load as loading
-from modelyard.tabular import write_table
+from modelyard.tabular import as_opener, write_table
 from tests import factories
 from tests.unit.test_tabular import CSV_WITH_TRAPS
 
@@ -70,7 +70,8 @@ def test_scored_parts_joined_equal_the_whole_file_scored(
             out = tmp_path / f"part{part.index}.{fmt}"
             score_chunks(model, read_part(handle, fmt, part, 7, source), out, tmp_path / "e.jsonl", fmt)
             outputs.append(out)
-    join(outputs, fmt, tmp_path / f"joined.{fmt}")
+    with (tmp_path / f"joined.{fmt}").open("wb") as sink:
+        join([as_opener(out) for out in outputs], fmt, sink)
     if fmt == "parquet":
         assert pq.read_table(tmp_path / "joined.parquet").equals(pq.read_table(tmp_path / "whole.parquet"))
     else:
@@ -130,4 +131,4 @@ def test_the_last_row_without_a_newline_keeps_its_last_byte(tmp_path: Path) -> N
 
 def test_joining_no_parquet_parts_says_so(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"^no parts to join$"):
-        join([], "parquet", tmp_path / "out.parquet")
+        join([], "parquet", io.BytesIO())

@@ -5,6 +5,7 @@ Redis calls block, so these are plain `def` handlers, run in the thread pool.
 
 import shutil
 import uuid
+from contextlib import suppress
 from pathlib import Path, PurePath
 from typing import Annotated, Any
 
@@ -160,8 +161,9 @@ def get_job(job_id: str, connection: QueueDep) -> dict[str, Any]:
 def cancel_job(job_id: str, connection: QueueDep, settings: SettingsDep) -> dict[str, Any]:
     """Cancel a queued or running job; a running one stops at its next chunk, leaving no output."""
     record = records.cancel(connection, job_id)
-    if record["parts"]:
-        discard_parts(settings.data_dir, records.spec(connection, job_id))
+    if record["parts"]:  # the workers discard them too, when a store cannot be reached from here
+        with suppress(ModelyardError):
+            discard_parts(settings, records.spec(connection, job_id))
     return record
 
 

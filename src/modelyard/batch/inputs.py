@@ -1,0 +1,72 @@
+"""What a job reads: one file or object, or every object under an s3:// prefix, chunk by chunk, and
+how a big input is cut into parts for several workers.
+
+A file or a single object is split as files always were (Parquet by row groups, CSV and JSON Lines
+by byte ranges), and its rows keep their numbers in the whole input. A prefix is split by object:
+each part reads whole objects, consecutive in key order; rows are numbered within their object,
+and each bad row names its object.
+"""
+
+import dataclasses
+from collections.abc import Iterator
+
+from modelyard.batch import parts as parting
+from modelyard.batch.places import object_uri, opener
+from modelyard.batch.spec import JobSpec
+from modelyard.config import Settings
+from modelyard.stores.uris import ObjectUri
+from modelyard.tabular import Chunk, read_chunks
+
+
+def _objects(spec: JobSpec) -> list[ObjectUri] | None:
+    """The objects of a prefix input, or None for one file or object."""
+    uri = object_uri(spec.input, "input")
+    if uri is None or not uri.is_prefix:
+        return None
+    return [ObjectUri(uri.bucket, item.key) for item in spec.objects]
+
+
+def size(settings: Settings, spec: JobSpec) -> int:
+    if spec.objects:
+        return sum(item.size for item in spec.objects)
+    return spec.input_path(settings.data_dir).stat().st_size
+
+
+def plan(settings: Settings, spec: JobSpec, workers: int) -> list[parting.Part]:
+    """The parts of an input worth splitting (more than one), else one."""
+    if size(settings, spec) <= settings.split_threshold_mb * 1024 * 1024:
+        return [parting.Part(0, 0, 0)]
+    if _objects(spec) is not None:
+        part_bytes = int(settings.split_threshold_mb * 1024 * 1024)
+        return parting.plan_objects([item.size for item in spec.objects], part_bytes, workers)
+    return parting.plan(
+        opener(settings, spec.input, spec.input_format), spec.input_format, settings.part_rows, workers
+    )
+
+
+def whole(settings: Settings, spec: JobSpec, chunk_rows: int) -> Iterator[Chunk]:
+    objects = _objects(spec)
+    if objects is None:
+        return read_chunks(opener(settings, spec.input, spec.input_format), spec.input_format, chunk_rows)
+    return _of_objects(settings, spec, list(range(len(objects))), chunk_rows)
+
+
+def part(settings: Settings, spec: JobSpec, piece: parting.Part, chunk_rows: int) -> Iterator[Chunk]:
+    if piece.objects:
+        return _of_objects(settings, spec, list(piece.objects), chunk_rows)
+    source = opener(settings, spec.input, spec.input_format)
+    return parting.read_part(source(), spec.input_format, piece, chunk_rows, source)
+
+
+def _of_objects(settings: Settings, spec: JobSpec, indices: list[int], chunk_rows: int) -> Iterator[Chunk]:
+    """The chunks of some objects of a prefix, in key order; progress counts bytes over them all."""
+    objects = _objects(spec)
+    assert objects is not None
+    total = sum(spec.objects[i].size for i in indices) or 1
+    before = 0
+    for index in indices:
+        item, uri = spec.objects[index], objects[index]
+        for chunk in read_chunks(opener(settings, str(uri), item.format), item.format, chunk_rows):
+            share = (before + (chunk.progress or 0.0) * item.size) / total
+            yield dataclasses.replace(chunk, source=str(uri), progress=min(share, 1.0), rows_total=None)
+        before += item.size

@@ -1,0 +1,1 @@
+"""Where data lives besides the data volume: object stores named in the connections file."""

@@ -1,0 +1,180 @@
+"""The stores jobs may read from and write to, named in the connections file (MODELYARD_CONNECTIONS).
+
+    connections:                       # connections.yaml ([connections.lake] tables in TOML)
+      lake:
+        type: s3
+        endpoint: http://minio:9000    # empty or left out for AWS
+        region: us-east-1
+        access_key: {env: LAKE_ACCESS_KEY}          # or {file: /run/secrets/lake_access_key}
+        secret_key: {file: /run/secrets/lake_secret_key}
+        read: [incoming, "shared/daily/"]           # a bucket, or a bucket and a prefix
+        write: ["scores/nightly/"]
+
+The bucket of an `s3://` URI picks its connection (a bucket belongs to one connection), and the
+URI's key must lie under one of the prefixes that connection lists for the use: reading and writing
+are allowed separately, so an API caller can copy nothing the credentials reach beyond them. The
+file holds where the credentials come from, never the credentials themselves.
+"""
+
+import os
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from modelyard.configfile import ConfigFileError, read_config
+from modelyard.errors import InvalidRequest, ModelyardError
+from modelyard.stores.uris import BUCKET, ObjectUri
+
+Use = Literal["read", "write"]
+
+
+class ConnectionsConfigError(ModelyardError):
+    """The connections file cannot be used as written; nothing that needs it starts."""
+
+    code = "connections_config_error"
+
+
+class StoreNotAllowed(InvalidRequest):
+    """A bucket or prefix no connection allows for this use."""
+
+    code = "store_not_allowed"
+
+
+class MissingSecret(ModelyardError):
+    """A credential's environment variable or secret file is not there."""
+
+    status_code = 503
+    code = "store_credentials_missing"
+
+
+class Secret(BaseModel):
+    """Where a credential comes from: an environment variable or a file (a Docker secret)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    file: Path | None = None
+
+    @field_validator("file")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_absolute():
+            raise ValueError(f"{value}: give the secret file's absolute path, e.g. /run/secrets/NAME")
+        return value
+
+    def value(self, connection: str, what: str) -> SecretStr:
+        """Read now, so that a rotated secret is used from the next job on; never logged."""
+        if (self.env is None) == (self.file is None):
+            raise ConnectionsConfigError(f"connection {connection!r}: {what} needs exactly one of env, file")
+        if self.env is not None:
+            found = os.environ.get(self.env)
+            if not found:
+                raise MissingSecret(
+                    f"connection {connection!r}: the {what} is read from the environment variable "
+                    f"{self.env}, which is not set in this container"
+                )
+            return SecretStr(found)
+        assert self.file is not None
+        try:
+            return SecretStr(self.file.read_text().strip())
+        except OSError as exc:
+            raise MissingSecret(
+                f"connection {connection!r}: the {what} file {self.file} cannot be read "
+                f"({exc.strerror or 'unreadable'}); mount it as a Docker secret"
+            ) from None
+
+
+def _places(value: list[str]) -> list[str]:
+    for place in value:
+        bucket = place.split("/", 1)[0]
+        if not BUCKET.match(bucket) or "//" in place or "/../" in f"/{place}/" or "/./" in f"/{place}/":
+            raise ValueError(f"{place!r} is not a bucket, or a bucket and a prefix (bucket/prefix/)")
+    return value
+
+
+class S3Connection(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["s3"]
+    endpoint: str = ""
+    """The S3 API's address, e.g. http://minio:9000; empty for AWS."""
+    region: str = "us-east-1"
+    access_key: Secret
+    secret_key: Secret
+    read: Annotated[list[str], Field(default_factory=list)]
+    write: Annotated[list[str], Field(default_factory=list)]
+
+    _places = field_validator("read", "write")(_places)
+
+    def allows(self, uri: ObjectUri, use: Use) -> bool:
+        """Whether the URI (an object, or every object under a prefix) lies where `use` is allowed."""
+        target = f"{uri.bucket}/{uri.key}"
+        for place in self.read if use == "read" else self.write:
+            bucket, _, prefix = place.partition("/")
+            if bucket == uri.bucket and (not prefix or target.startswith(f"{bucket}/{prefix}")):
+                return True
+        return False
+
+    def buckets(self) -> set[str]:
+        return {place.partition("/")[0] for place in [*self.read, *self.write]}
+
+
+class ConnectionsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    connections: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$")], S3Connection] = {}
+
+
+class Connections:
+    """The named connections, and which one a URI goes through."""
+
+    def __init__(self, named: dict[str, S3Connection], origin: str) -> None:
+        self.named = named
+        self.origin = origin
+        self._by_bucket: dict[str, str] = {}
+        for name, connection in named.items():
+            for bucket in connection.buckets():
+                other = self._by_bucket.setdefault(bucket, name)
+                if other != name:
+                    raise ConnectionsConfigError(
+                        f"{origin}: bucket {bucket!r} is listed by connections {other!r} and {name!r}; "
+                        "a bucket belongs to one connection"
+                    )
+
+    def for_uri(self, uri: ObjectUri, use: Use, what: str) -> tuple[str, S3Connection]:
+        """The connection that allows `use` of the URI, else a refusal (422) that says how to allow it."""
+        name = self._by_bucket.get(uri.bucket)
+        connection = self.named.get(name) if name else None
+        if connection is None or not connection.allows(uri, use):
+            where = f"connection {name!r}" if name else "no connection"
+            raise StoreNotAllowed(
+                f"{what} {uri}: {where} allows {'reading' if use == 'read' else 'writing'} there; "
+                f"list the bucket or prefix under `{use}` in the connections file ({self.origin})"
+            )
+        return name, connection  # type: ignore[return-value]
+
+
+def load(path: Path | None) -> Connections:
+    """The connections file's connections (none without a file); any mistake names the field."""
+    if path is None:
+        return Connections({}, "MODELYARD_CONNECTIONS is not set")
+    return _load(path, path.stat().st_mtime_ns if path.exists() else 0)
+
+
+@cache
+def _load(path: Path, _mtime_ns: int) -> Connections:
+    """Read once per content: the file is re-read when it changes (its mtime is in the cache key)."""
+    try:
+        data = read_config(path)
+    except ConfigFileError as exc:
+        raise ConnectionsConfigError(f"the connections file {exc}") from exc
+    try:
+        parsed = ConnectionsFile.model_validate(data if data is not None else {})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        raise ConnectionsConfigError(f"the connections file {path}: field {field!r}: {message}") from None
+    return Connections(parsed.connections, str(path))
