@@ -162,6 +162,83 @@ class RedisServer:
             self.process.wait(timeout=10)
 
 
+class S3Server:
+    """moto's S3 server (`moto_server`, from PyPI: no S3 server is packaged in Debian) in its own
+    process on a free port, checking request signatures: only the access key of the IAM user made
+    at start works, and a wrong secret is refused as a real store refuses it."""
+
+    UNSIGNED_SETUP_CALLS = 4  # the user, its policy and its key are made before signing is enforced
+
+    def __init__(self, folder: Path) -> None:
+        binary = Path(sys.executable).with_name("moto_server")
+        if not binary.exists():
+            raise RuntimeError(
+                "moto_server is not installed: run `make test`, whose set-up installs the dev "
+                'dependencies (pip install "moto[server]")'
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.log_path = folder / "moto.log"
+        self._log = self.log_path.open("w")
+        env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(self.UNSIGNED_SETUP_CALLS)}
+        self.process = subprocess.Popen(
+            [str(binary), "-H", "127.0.0.1", "-p", str(self.port)],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait()
+        self.access_key, self.secret_key = self._make_user()
+
+    def _wait(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"moto_server exited: {self.log_path.read_text()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"moto_server did not start: {self.log_path.read_text()}")
+
+    def _make_user(self) -> tuple[str, str]:
+        import json
+
+        import boto3
+
+        iam = boto3.client(
+            "iam",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="setup",
+            aws_secret_access_key="setup",
+        )
+        iam.create_user(UserName="modelyard")
+        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        iam.put_user_policy(UserName="modelyard", PolicyName="all", PolicyDocument=json.dumps(policy))
+        key = iam.create_access_key(UserName="modelyard")["AccessKey"]
+        return key["AccessKeyId"], key["SecretAccessKey"]
+
+    def client(self, secret_key: str | None = None):  # type: ignore[no-untyped-def]
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=secret_key or self.secret_key,
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self._log.close()
+
+
 class WorkerProcess:
     """`modelyard worker` in its own process, as the worker container runs it."""
 

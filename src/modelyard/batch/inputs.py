@@ -11,9 +11,12 @@ import dataclasses
 from collections.abc import Iterator
 
 from modelyard.batch import parts as parting
-from modelyard.batch.places import object_uri, opener
+from modelyard.batch.places import Store, object_uri, opener, store_for
 from modelyard.batch.spec import JobSpec
 from modelyard.config import Settings
+from modelyard.errors import InputNotFound
+from modelyard.stores import s3
+from modelyard.stores.s3 import StoredObject
 from modelyard.stores.uris import ObjectUri
 from modelyard.tabular import Chunk, read_chunks
 
@@ -24,6 +27,25 @@ def _objects(spec: JobSpec) -> list[ObjectUri] | None:
     if uri is None or not uri.is_prefix:
         return None
     return [ObjectUri(uri.bucket, item.key) for item in spec.objects]
+
+
+def listed(store: Store, uri: ObjectUri, attempts: int = s3.RETRIES) -> tuple[StoredObject, ...]:
+    """The objects an s3:// input names now: one, or those under the prefix."""
+    fs = store.fs()
+    if uri.is_prefix:
+        return tuple(s3.listed(fs, store.name, uri, attempts))
+    return (s3.head(fs, store.name, uri, attempts),)
+
+
+def resolved(settings: Settings, spec: JobSpec) -> JobSpec:
+    """The spec with its input's objects listed, when the store did not answer at submission."""
+    uri = object_uri(spec.input, "input")
+    if uri is None or spec.objects:
+        return spec
+    objects = listed(store_for(settings, uri, "read", "input"), uri)
+    if not objects:
+        raise InputNotFound(f"input {uri}: no CSV, Parquet or JSON Lines object under this prefix")
+    return dataclasses.replace(spec, objects=objects)
 
 
 def size(settings: Settings, spec: JobSpec) -> int:

@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 import redis
 from rq.job import Job
 
-from modelyard.batch import queue
+from modelyard.batch import inputs, queue
 from modelyard.batch.files import output_files
 from modelyard.batch.outputs import ERRORS_FOLDER, MANIFEST
 from modelyard.batch.paths import data_path, not_found, relative_path
@@ -164,11 +164,12 @@ def _source(request: JobRequest, settings: Settings, objects: tuple[StoredObject
         return _Source(relative_path(settings.data_dir, path), path.stem, fmt)
     store = store_for(settings, uri, "read", "input")
     if objects is None:
-        fs = store.fs()
-        found = (
-            s3.listed(fs, store.name, uri, attempts=1) if uri.is_prefix else [s3.head(fs, store.name, uri, 1)]
-        )
-        objects = tuple(found)
+        try:
+            objects = inputs.listed(store, uri, attempts=1)
+        except s3.StoreUnavailable:  # the worker lists them, with retries, or fails saying why
+            named = request.input_format or ("csv" if uri.is_prefix else None)
+            fmt = detect_format(uri.key, None, named, "give input_format")
+            return _Source(str(uri), PurePosixPath(uri.name).stem, fmt)
     if not objects:
         raise InputNotFound(f"input {uri}: no CSV, Parquet or JSON Lines object under this prefix")
     if uri.is_prefix:
@@ -201,14 +202,17 @@ def _check_output(settings: Settings, output: str, errors: str, overwrite: bool)
         assert errors_uri is not None
         store_for(settings, errors_uri, "write", "output")
         fs = store.fs()
-        if not s3.bucket_exists(fs, store.name, uri, attempts=1):
-            raise s3.StoreObjectNotFound(f"output {uri}: no such bucket (connection {store.name!r})")
-        exists = s3.exists(fs, store.name, uri.under(MANIFEST) if uri.is_prefix else uri, attempts=1)
+        try:
+            if not s3.bucket_exists(fs, store.name, uri, attempts=1):
+                raise s3.StoreObjectNotFound(f"output {uri}: no such bucket (connection {store.name!r})")
+            exists = s3.exists(fs, store.name, uri.under(MANIFEST) if uri.is_prefix else uri, attempts=1)
+        except s3.StoreUnavailable:
+            return  # a dataset's manifest is looked for again when the job commits
     if exists and not overwrite:
         what = (
             f"output {output!r} already holds a dataset ({MANIFEST} exists)"
             if uri and uri.is_prefix
-            else (f"output {output!r} already exists")
+            else f"output {output!r} already exists"
         )
         raise OutputExists(
             f"{what}: choose another, or ask to replace it "

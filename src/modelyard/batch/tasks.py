@@ -41,6 +41,7 @@ def join_parts(spec: dict[str, Any], parts: list[dict[str, Any]]) -> Any:
 
 
 def _score(job: Job, settings: Settings, spec: JobSpec) -> dict[str, Any]:
+    spec = inputs.resolved(settings, spec)
     if not spec.objects and not spec.input_path(settings.data_dir).is_file():
         raise InputNotFound(
             f"{not_found(spec.input, settings.data_dir)}: the API and every worker must share that "

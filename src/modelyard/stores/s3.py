@@ -63,12 +63,12 @@ class StoredObject:
 
 
 @cache
-def _filesystem(connection: S3Connection, access_key: str, secret_key: str) -> pafs.S3FileSystem:
-    endpoint = urlsplit(connection.endpoint) if connection.endpoint else None
+def _filesystem(address: str, region: str, access_key: str, secret_key: str) -> pafs.S3FileSystem:
+    endpoint = urlsplit(address) if address else None
     return pafs.S3FileSystem(
         access_key=access_key,
         secret_key=secret_key,
-        region=connection.region,
+        region=region,
         endpoint_override=endpoint.netloc if endpoint else None,
         scheme=endpoint.scheme if endpoint else "https",
         connect_timeout=5,
@@ -81,7 +81,7 @@ def filesystem(name: str, connection: S3Connection) -> pafs.S3FileSystem:
     """pyarrow's S3 file system for a connection, with the credentials as they are now."""
     access = connection.access_key.value(name, "access key").get_secret_value()
     secret = connection.secret_key.value(name, "secret key").get_secret_value()
-    return _filesystem(connection, access, secret)
+    return _filesystem(connection.endpoint, connection.region, access, secret)
 
 
 def translated(exc: BaseException, name: str, uri: ObjectUri | str, doing: str) -> ModelyardError:

@@ -29,14 +29,14 @@ PART_BYTES = 16 << 20
 
 
 @cache
-def _client(connection: S3Connection, access_key: str, secret_key: str) -> S3Client:
+def _client(endpoint: str, region: str, access_key: str, secret_key: str) -> S3Client:
     import boto3  # only where something is written: the API and the scheduler never load it
     from botocore.config import Config
 
     return boto3.client(
         "s3",
-        endpoint_url=connection.endpoint or None,
-        region_name=connection.region,
+        endpoint_url=endpoint or None,
+        region_name=region,
         aws_access_key_id=access_key,
         aws_secret_access_key=secret_key,
         config=Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"}),
@@ -46,7 +46,7 @@ def _client(connection: S3Connection, access_key: str, secret_key: str) -> S3Cli
 def client(name: str, connection: S3Connection) -> S3Client:
     access = connection.access_key.value(name, "access key").get_secret_value()
     secret = connection.secret_key.value(name, "secret key").get_secret_value()
-    return _client(connection, access, secret)
+    return _client(connection.endpoint, connection.region, access, secret)
 
 
 class ObjectWriter(io.RawIOBase):

@@ -1,0 +1,374 @@
+"""Batch jobs and schedules over S3 buckets, against a real S3 API server in its own process (moto's
+server mode, over HTTP, with request signing checked), real `modelyard worker` subprocesses, a
+private redis-server and the API over HTTP. Outputs are read back from the server and checked row
+by row against the registered model."""
+
+import contextlib
+import hashlib
+import io
+import json
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from modelyard.config import Settings
+from modelyard.registry.store import Registry
+from modelyard.schedules import runs
+from modelyard.schedules.config import Schedule
+from modelyard.tabular import write_table
+from tests import factories
+from tests.integration.batch.test_jobs import assert_scored_like_the_model, customers, ended
+from tests.server import ApiServer, RedisServer, S3Server, WorkerProcess, free_port
+
+SPLIT = {"chunk_rows": "100", "split_threshold_mb": "0.01", "part_rows": "1000"}
+WRONG_SECRET = "wrong-secret-3f9c1d7e8b"
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("lake")
+    registry = Registry(root / "models")
+    for name, model in [("churn", factories.classifier()), ("slow", factories.slow_classifier(0.15))]:
+        registry.register(factories.save(model, root / f"{name}.joblib"), name)
+        registry.promote(name, 1)
+    (root / "data").mkdir()
+    server = S3Server(root / "s3")
+    s3 = server.client()
+    for bucket in ("landing", "scores", "shared", "private", "locked"):
+        s3.create_bucket(Bucket=bucket)
+    secrets = root / "secrets"
+    secrets.mkdir()
+    for name, value in [
+        ("access", server.access_key),
+        ("secret", server.secret_key),
+        ("wrong", WRONG_SECRET),
+    ]:
+        (secrets / name).write_text(value + "\n")
+    connections = root / "connections.yaml"
+    connections.write_text(
+        f"""
+connections:
+  lake:
+    type: s3
+    endpoint: {server.endpoint}
+    access_key: {{file: {secrets / "access"}}}
+    secret_key: {{file: {secrets / "secret"}}}
+    read: [landing, "shared/allowed/", scores]
+    write: [scores]
+  locked:
+    type: s3
+    endpoint: {server.endpoint}
+    access_key: {{file: {secrets / "access"}}}
+    secret_key: {{file: {secrets / "wrong"}}}
+    read: [locked]
+  gone:
+    type: s3
+    endpoint: http://127.0.0.1:{free_port()}
+    access_key: {{file: {secrets / "access"}}}
+    secret_key: {{file: {secrets / "secret"}}}
+    read: [nowhere]
+"""
+    )
+    redis_server = RedisServer(root / "redis")
+    settings = {
+        "data_dir": str(root / "data"),
+        "redis_url": redis_server.url,
+        "connections": str(connections),
+    }
+    api = ApiServer(registry.root, root / "api.log", **settings).wait()
+    yield {
+        "root": root,
+        "registry": registry,
+        "server": server,
+        "s3": s3,
+        "redis": redis_server,
+        "api": api,
+        "settings": settings,
+    }
+    api.stop()
+    redis_server.stop()
+    server.stop()
+
+
+@pytest.fixture
+def workers(lake: dict[str, Any]) -> Iterator[Callable[..., WorkerProcess]]:
+    lake["redis"].client().flushall()
+    started: list[WorkerProcess] = []
+
+    def start(name: str, **settings: str) -> WorkerProcess:
+        worker = WorkerProcess(
+            lake["root"], lake["redis"].url, name, connections=lake["settings"]["connections"], **settings
+        )
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def put(lake: dict[str, Any], bucket: str, key: str, data: pd.DataFrame, fmt: str = "csv") -> bytes:
+    body = write_table(data, fmt)
+    lake["s3"].put_object(Bucket=bucket, Key=key, Body=body)
+    return body
+
+
+def get(lake: dict[str, Any], bucket: str, key: str) -> bytes:
+    return bytes(lake["s3"].get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def keys(lake: dict[str, Any], bucket: str, prefix: str) -> list[str]:
+    answer = lake["s3"].list_objects_v2(Bucket=bucket, Prefix=prefix)
+    return sorted(item["Key"] for item in answer.get("Contents", []))
+
+
+def submit(lake: dict[str, Any], expect: int = 202, **body: Any) -> dict[str, Any]:
+    response = lake["api"].client.post("/v1/jobs", json=body)
+    assert response.status_code == expect, response.text
+    return dict(response.json())
+
+
+def wait_job(
+    lake: dict[str, Any], job_id: str, until: Callable[[dict[str, Any]], bool], timeout: float = 90
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        record = lake["api"].client.get(f"/v1/jobs/{job_id}").json()
+        if until(record):
+            return record
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} never got there: {record}")
+
+
+def read_dataset(lake: dict[str, Any], bucket: str, prefix: str) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The manifest, and the rows of the parts it lists, each checked against its SHA-256."""
+    manifest = json.loads(get(lake, bucket, prefix + "_SUCCESS"))
+    frames = []
+    for item in manifest["files"]:
+        body = get(lake, bucket, item["key"])
+        assert hashlib.sha256(body).hexdigest() == item["sha256"] and len(body) == item["bytes"]
+        frame = (
+            pq.read_table(io.BytesIO(body)).to_pandas()
+            if manifest["format"] == "parquet"
+            else (pd.read_csv(io.BytesIO(body)))
+        )
+        assert len(frame) == item["rows"]
+        frames.append(frame)
+    return manifest, pd.concat(frames, ignore_index=True)
+
+
+def _unpacked(value: Any) -> str:
+    """RQ keeps a job's data zlib-compressed: read it as it is stored and unpacked."""
+    values = (
+        value.values() if isinstance(value, dict) else value if isinstance(value, list | set) else [value]
+    )
+    unpacked = []
+    for item in values:
+        with contextlib.suppress(zlib.error, TypeError):
+            unpacked.append(zlib.decompress(item).decode(errors="replace"))
+    return " ".join(unpacked)
+
+
+def test_an_object_and_a_prefix_are_scored_like_the_model(lake, workers) -> None:
+    workers("one")
+    first, second = customers(500, seed=1), customers(300, seed=2)
+    put(lake, "landing", "day1/a.csv", first)
+    put(lake, "landing", "day1/b.csv", second)
+    put(lake, "landing", "day1/_notes.csv", customers(3))  # skipped: '_' and '.' mark no input
+    put(lake, "landing", "day1/.partial.csv", customers(3))
+
+    record = submit(lake, model="churn", input="s3://landing/day1/a.csv", output="s3://scores/one/a.csv")
+    record = wait_job(lake, record["id"], ended)
+    assert record["status"] == "finished" and record["rows_done"] == 500, record
+    assert_scored_like_the_model(
+        lake, pd.read_csv(io.BytesIO(get(lake, "scores", "one/a.csv"))), first, "churn"
+    )
+    assert get(lake, "scores", "one/a.errors.jsonl") == b""
+
+    record = submit(
+        lake, model="churn", input="s3://landing/day1/", output="s3://scores/ds/", format="parquet"
+    )
+    record = wait_job(lake, record["id"], ended)
+    assert record["status"] == "finished" and record["rows_done"] == 800, record
+    manifest, scored = read_dataset(lake, "scores", "ds/")
+    assert (manifest["rows"], manifest["rows_failed"], manifest["input"]) == (800, 0, "s3://landing/day1/")
+    both = pd.concat([first, second], ignore_index=True)
+    assert_scored_like_the_model(lake, scored, both, "churn")
+
+    again = submit(lake, 409, model="churn", input="s3://landing/day1/", output="s3://scores/ds/")
+    assert again["error"]["code"] == "output_exists"
+
+
+def test_bad_rows_name_their_object_and_row(lake, workers) -> None:
+    workers("one")
+    data = customers(50)
+    data["age"] = data["age"].astype(object)
+    data.loc[7, "age"] = "old"
+    put(lake, "landing", "bad/x.csv", customers(20))
+    put(lake, "landing", "bad/y.csv", data)
+    record = wait_job(
+        lake, submit(lake, model="churn", input="s3://landing/bad/", output="s3://scores/bad/")["id"], ended
+    )
+    assert (record["status"], record["rows_done"], record["rows_failed"]) == ("finished", 69, 1), record
+    manifest = json.loads(get(lake, "scores", "bad/_SUCCESS"))
+    [errors] = [item for item in manifest["errors"] if item["rows"]]
+    [problem] = [json.loads(line) for line in get(lake, "scores", errors["key"]).splitlines()]
+    assert (problem["object"], problem["row"], problem["field"]) == ("s3://landing/bad/y.csv", 7, "age")
+
+
+def test_a_split_object_equals_an_unsplit_one(lake, workers) -> None:
+    data = customers(3000)
+    put(lake, "landing", "big/all.csv", data)
+    started = [workers(name, **SPLIT) for name in ("a", "b", "c")]
+    split = wait_job(
+        lake,
+        submit(lake, model="slow", input="s3://landing/big/all.csv", output="s3://scores/split.csv")["id"],
+        ended,
+    )
+    assert split["status"] == "finished" and split["parts"] == {"count": 3, "finished": 3}, split
+    dataset = wait_job(
+        lake,
+        submit(lake, model="slow", input="s3://landing/big/all.csv", output="s3://scores/split-ds/")["id"],
+        ended,
+    )
+    assert dataset["status"] == "finished" and dataset["parts"]["count"] == 3, dataset
+    for worker in started:
+        worker.stop()
+    workers("alone")
+    whole = wait_job(
+        lake,
+        submit(lake, model="slow", input="s3://landing/big/all.csv", output="s3://scores/whole.csv")["id"],
+        ended,
+    )
+    assert whole["status"] == "finished" and whole["parts"] is None
+    assert get(lake, "scores", "split.csv") == get(lake, "scores", "whole.csv")
+    assert get(lake, "scores", "split.errors.jsonl") == get(lake, "scores", "whole.errors.jsonl")
+    manifest, scored = read_dataset(lake, "scores", "split-ds/")
+    assert len(manifest["files"]) == 3
+    pd.testing.assert_frame_equal(scored, pd.read_csv(io.BytesIO(get(lake, "scores", "whole.csv"))))
+    assert not [key for key in keys(lake, "scores", "") if ".parts/" in key]  # staging removed
+
+
+def test_a_killed_worker_is_rescued_into_one_complete_manifest(lake, workers) -> None:
+    """SIGKILL of a worker's whole process tree mid-part: the rescue writes one manifest with every
+    row once (RQ declares the part abandoned after about 80 s)."""
+    data = customers(2400)
+    put(lake, "landing", "kill/all.csv", data)
+    victim = workers("victim", **SPLIT)
+    record = submit(lake, model="slow", input="s3://landing/kill/all.csv", output="s3://scores/kill/")
+    wait_job(lake, record["id"], lambda r: r["rows_done"] >= 300)
+    victim.kill_tree()
+    workers("rescuer", **SPLIT)
+    record = wait_job(lake, record["id"], ended, timeout=200)
+    assert record["status"] == "finished" and record["rows_done"] == 2400, record
+    manifest, scored = read_dataset(lake, "scores", "kill/")
+    assert_scored_like_the_model(lake, scored, data, "slow")
+    listed = {item["key"] for item in [*manifest["files"], *manifest["errors"]]} | {"kill/_SUCCESS"}
+    assert set(keys(lake, "scores", "kill/")) == listed  # no part twice, nothing else
+    assert not lake["s3"].list_multipart_uploads(Bucket="scores", Prefix="kill/").get("Uploads")
+
+
+def test_a_canceled_job_leaves_no_manifest_and_no_parts(lake, workers) -> None:
+    for name in ("a", "b"):
+        workers(name, **SPLIT)
+    put(lake, "landing", "cancel/all.csv", customers(4000))
+    record = submit(lake, model="slow", input="s3://landing/cancel/all.csv", output="s3://scores/cancel/")
+    wait_job(lake, record["id"], lambda r: r["parts"] and r["parts"]["finished"] >= 1)
+    assert lake["api"].client.delete(f"/v1/jobs/{record['id']}").json()["status"] == "canceled"
+    deadline = time.monotonic() + 30
+    while keys(lake, "scores", "cancel/") and time.monotonic() < deadline:
+        time.sleep(0.5)  # the running parts stop at their next chunk, and remove what they wrote
+    assert keys(lake, "scores", "cancel/") == []
+    assert not lake["s3"].list_multipart_uploads(Bucket="scores", Prefix="cancel/").get("Uploads")
+
+
+def test_a_schedule_scores_new_and_changed_objects_once(lake, workers) -> None:
+    workers("one")
+    settings = Settings(**lake["settings"], model_dir=lake["registry"].root)
+    schedule = Schedule(
+        name="nightly-lake",
+        cron="0 2 * * *",
+        model="churn",
+        input="s3://landing/nightly/",
+        output="s3://scores/nightly/{date}-{time}/",
+    )
+    connection = lake["redis"].client()
+    put(lake, "landing", "nightly/a.csv", customers(40, seed=3))
+    put(lake, "landing", "nightly/b.csv", customers(60, seed=4))
+
+    def run(at: str) -> dict[str, Any]:
+        slot = pd.Timestamp(at, tz="UTC").to_pydatetime()
+        record = runs.run(schedule, slot, runs.run_id(schedule, slot), settings, connection, slot)
+        for job_id in record["jobs"]:
+            assert wait_job(lake, job_id, ended)["status"] == "finished"
+        return record
+
+    first = run("2026-12-01T02:00")
+    assert first["files"] == ["s3://landing/nightly/a.csv", "s3://landing/nightly/b.csv"]
+    assert json.loads(get(lake, "scores", "nightly/2026-12-01-0200/_SUCCESS"))["rows"] == 100
+    second = run("2026-12-02T02:00")
+    assert (second["status"], second["unchanged"], second["jobs"]) == ("no new files", 2, [])
+    changed = customers(10, seed=5)
+    put(lake, "landing", "nightly/b.csv", changed)
+    third = run("2026-12-03T02:00")
+    assert third["files"] == ["s3://landing/nightly/b.csv"] and third["unchanged"] == 1
+    _, scored = read_dataset(lake, "scores", "nightly/2026-12-03-0200/")
+    assert_scored_like_the_model(lake, scored, changed, "churn")
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"input": "s3://private/x.csv"}, "store_not_allowed"),  # no connection lists the bucket
+        ({"input": "s3://shared/other/x.csv"}, "store_not_allowed"),  # outside the allowed prefix
+        ({"input": "s3://shared/allowed/../other/x.csv"}, "invalid_path"),
+        (
+            {"input": "s3://landing/day1/a.csv", "output": "s3://landing/out/"},
+            "store_not_allowed",
+        ),  # read only
+        ({"input": "s3://landing/none.csv"}, "store_object_not_found"),
+        ({"input": "s3://landing/empty/"}, "input_not_found"),
+    ],
+)
+def test_places_no_connection_allows_are_refused(lake, body: dict[str, Any], code: str) -> None:
+    put(lake, "landing", "day1/a.csv", customers(5))
+    error = submit(lake, 422, model="churn", **body)["error"]
+    assert error["code"] == code, error
+
+
+def test_credentials_never_leave_the_connections_file(lake, workers) -> None:
+    """Not in a response, a job record, a log line or anywhere in Redis: also after a wrong secret
+    (the store refuses the signature) and a store that refuses the connection."""
+    worker = workers("one")
+    pasted = submit(
+        lake, 422, model="churn", input=f"s3://{lake['server'].access_key}:{WRONG_SECRET}@landing/x.csv"
+    )
+    lake["s3"].put_object(Bucket="locked", Key="x.csv", Body=b"age\n1\n")
+    refused = lake["api"].client.post("/v1/jobs", json={"model": "churn", "input": "s3://locked/x.csv"})
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "store_access_denied"
+    gone = submit(lake, model="churn", input="s3://nowhere/x.csv")  # the store does not answer: the job fails
+    record = wait_job(lake, gone["id"], ended, timeout=120)
+    assert record["status"] == "failed" and record["error"]["code"] == "store_unavailable", record
+
+    secrets = [lake["server"].secret_key, WRONG_SECRET]
+    seen = [json.dumps(pasted), refused.text, json.dumps(record), lake["api"].logs(), worker.logs()]
+    connection = lake["redis"].client()
+    for key in connection.scan_iter(count=1000):
+        kind = connection.type(key).decode()
+        value = {
+            "string": lambda k: connection.get(k),
+            "hash": lambda k: connection.hgetall(k),
+            "list": lambda k: connection.lrange(k, 0, -1),
+            "set": lambda k: connection.smembers(k),
+            "zset": lambda k: connection.zrange(k, 0, -1),
+        }.get(kind, lambda k: b"")(key)
+        seen.append(repr(key) + repr(value) + _unpacked(value))
+    assert len(seen) > 10
+    for text in seen:
+        for secret in secrets:
+            assert secret not in text
