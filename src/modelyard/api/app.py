@@ -21,6 +21,7 @@ from modelyard.config import Settings, get_settings
 from modelyard.logs import configure_logging
 from modelyard.registry.store import Registry
 from modelyard.serving.cache import LoadPolicy, ModelCache
+from modelyard.stores import connections
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    connections.load(settings.connections)  # a mistake in the connections file stops the API here
     app.state.redis = connection = queue.connect(settings.redis_url, settings.redis_timeout_s)
     app.state.metrics = metrics = ApiMetrics(queue_source=connection)
     app.state.store = ModelCache(

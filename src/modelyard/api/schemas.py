@@ -31,20 +31,24 @@ class PredictResponse(BaseModel):
 
 
 class JobCreate(BaseModel):
-    """A batch job: score a file that is already on the data volume."""
+    """A batch job: score a file that is already on the data volume, or objects in a store."""
 
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(description="Registered model name.", examples=["churn"])
     input: str = Field(
-        description="Path of a .csv, .parquet or .jsonl file, relative to the data volume.",
-        examples=["incoming/churn-sample.csv"],
+        description="Path of a .csv, .parquet or .jsonl file, relative to the data volume; or an object "
+        "s3://BUCKET/KEY, or every such object under s3://BUCKET/PREFIX/, of a store the connections "
+        "file allows reading.",
+        examples=["incoming/churn-sample.csv", "s3://landing/2026-12-01/"],
     )
     version: int | None = Field(default=None, ge=1, description="Pin a version instead of production.")
     alias: str | None = Field(default=None, description="Score with the version this alias points at.")
     output: str | None = Field(
         default=None,
-        description="Output file, or folder when it ends with '/' (default scored/); relative to data.",
+        description="Output file, or folder when it ends with '/' (default scored/); relative to data. Or "
+        "an object s3://BUCKET/KEY, or a dataset s3://BUCKET/PREFIX/ (parts and a _SUCCESS manifest), "
+        "of a store the connections file allows writing.",
     )
     format: str | None = Field(default=None, description="csv, parquet or jsonl (default: the input's).")
     fail_fast: bool = Field(default=False, description="Fail the job at the first invalid row.")

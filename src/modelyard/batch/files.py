@@ -18,8 +18,11 @@ from typing import Any, TypeVar
 import numpy as np
 import pyarrow as pa
 
+from modelyard.batch import inputs, outputs
 from modelyard.batch.places import FileTarget, Target
 from modelyard.batch.progress import Progress, counted
+from modelyard.batch.spec import JobSpec
+from modelyard.config import Settings
 from modelyard.errors import InvalidInput
 from modelyard.formats import output_format
 from modelyard.scoring.predict import LoadedModel, predict, refuse_clashes, with_predictions
@@ -79,6 +82,25 @@ def score_file(
         return score_chunks(
             model, chunks, output, errors_output, output_format or input_format, fail_fast, on_progress
         )
+
+
+def score_spec(
+    settings: Settings, spec: JobSpec, model: LoadedModel, on_progress: ProgressHook | None
+) -> BatchResult:
+    """A job's input scored in one piece into its outputs, committed: by a worker, or by
+    `modelyard score` for places in stores."""
+    output, errors = outputs.whole(settings, spec)
+    result = score_chunks(
+        model,
+        inputs.whole(settings, spec, settings.chunk_rows),
+        output=output,
+        errors_output=errors,
+        output_format=spec.format,
+        fail_fast=spec.fail_fast,
+        on_progress=on_progress,
+    )
+    outputs.commit(settings, spec, [outputs.described(output, errors, result.rows_done, result.rows_failed)])
+    return result
 
 
 def score_chunks(

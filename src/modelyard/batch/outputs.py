@@ -115,6 +115,7 @@ def commit(settings: Settings, spec: JobSpec, parts: list[dict[str, Any]]) -> No
         "committed_at": datetime.now(UTC).isoformat(),
     }
     upload.put(client, store.name, manifest, json.dumps(document, indent=2).encode() + b"\n")
+    upload.abort_stale(client, store.name, prefix, f"-{spec.id}.")  # a killed attempt's unfinished parts
     if spec.overwrite:
         ours = {item["key"] for item in [*files, *errors]} | {manifest.key}
         old = [

@@ -14,7 +14,7 @@ from rq.job import Job
 
 from modelyard.batch import inputs, outputs, queue, running, split
 from modelyard.batch import parts as parting
-from modelyard.batch.files import score_chunks
+from modelyard.batch.files import score_chunks, score_spec
 from modelyard.batch.finish import finished, progress_hook
 from modelyard.batch.paths import not_found
 from modelyard.batch.spec import JobSpec
@@ -51,17 +51,8 @@ def _score(job: Job, settings: Settings, spec: JobSpec) -> dict[str, Any]:
     planned = inputs.plan(settings, spec, max(workers, 1))
     if len(planned) > 1:
         return split.fan_out(job, settings, spec, planned)
-    output, errors = outputs.whole(settings, spec)
-    result = score_chunks(
-        model_cache(settings).get(spec.model, spec.version),
-        inputs.whole(settings, spec, settings.chunk_rows),
-        output=output,
-        errors_output=errors,
-        output_format=spec.format,
-        fail_fast=spec.fail_fast,
-        on_progress=progress_hook(job, spec),
-    )
-    outputs.commit(settings, spec, [outputs.described(output, errors, result.rows_done, result.rows_failed)])
+    model = model_cache(settings).get(spec.model, spec.version)
+    result = score_spec(settings, spec, model, progress_hook(job, spec))
     return finished(job, settings.data_dir, result, spec)
 
 

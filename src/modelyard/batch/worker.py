@@ -30,6 +30,7 @@ from modelyard.config import Settings
 from modelyard.logs import configure_logging
 from modelyard.registry.store import Registry
 from modelyard.serving.cache import LoadPolicy, ModelCache
+from modelyard.stores import connections
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,7 @@ def run(settings: Settings, burst: bool = False, name: str | None = None) -> Non
     cache = model_cache(settings)
     cache.sync()  # preload the production models
     models, data = settings.model_dir.resolve(), settings.data_dir.resolve()
+    stores = connections.load(settings.connections)  # a mistake in the file stops the worker here
     log.info(
         "worker starting",
         extra={
@@ -129,6 +131,7 @@ def run(settings: Settings, burst: bool = False, name: str | None = None) -> Non
             "model_dir": str(models),
             "data_dir": str(data),
             "models": {n: m.version for n, m in cache.production.items()},
+            "connections": sorted(stores.named),
         },
     )
     if not data.is_dir():

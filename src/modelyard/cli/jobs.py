@@ -26,7 +26,12 @@ def jobs() -> None:
 
 @jobs.command("submit")
 @click.option("--model", "model_name", required=True, help="Registered model name.")
-@click.option("--input", "input_path", default=None, help="File to score, relative to the data folder.")
+@click.option(
+    "--input",
+    "input_path",
+    default=None,
+    help="File to score, relative to the data folder; or s3://BUCKET/KEY or s3://BUCKET/PREFIX/.",
+)
 @click.option(
     "--upload",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -35,7 +40,12 @@ def jobs() -> None:
 )
 @click.option("--version", type=int, default=None, help="Pin a version instead of production.")
 @click.option("--alias", default=None, help="Score with the version this alias points at.")
-@click.option("--output", default=None, help="Output file, or folder ending in '/', in the data folder.")
+@click.option(
+    "--output",
+    default=None,
+    help="Output file, or folder ending in '/', in the data folder; or s3://BUCKET/KEY, or "
+    "s3://BUCKET/PREFIX/ for a dataset with a _SUCCESS manifest.",
+)
 @click.option("--format", "output_format", type=click.Choice(sorted(FORMATS)), default=None)
 @click.option(
     "--input-format", type=click.Choice(sorted(FORMATS)), default=None, help="When the name does not say."

@@ -33,7 +33,9 @@ def scheduler_command(once: bool, at: datetime | None, check: bool) -> None:
     if at is not None and not once:
         raise click.UsageError("--at goes with --once")
     configure_logging(settings.log_level)
-    scheduler = Scheduler(settings, load_schedules(settings), queue.connect(settings.redis_url))
+    scheduler = Scheduler(
+        settings, load_schedules(settings, check_stores=True), queue.connect(settings.redis_url)
+    )
     if once:
         for run in scheduler.tick(at or datetime.now(UTC)):
             click.echo(f"{run['id']}: {run['status']}, {len(run['jobs'])} job(s)")

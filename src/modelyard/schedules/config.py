@@ -30,6 +30,7 @@ from modelyard.configfile import ConfigFileError, read_config
 from modelyard.errors import InvalidPath, ModelyardError
 from modelyard.formats import FORMATS
 from modelyard.registry.store import NAME_PATTERN
+from modelyard.stores import connections
 from modelyard.stores.uris import is_object_uri, parse
 
 OUTPUT_FIELDS = {"date", "time", "schedule"}
@@ -151,9 +152,10 @@ def _inside_data(value: str, what: str) -> str:
     return value
 
 
-def load(settings: Settings) -> list[Schedule]:
+def load(settings: Settings, check_stores: bool = False) -> list[Schedule]:
     """The schedules file's schedules and the nightly one from the environment; any mistake stops
-    here with one message that names the schedule and the field."""
+    here with one message that names the schedule and the field. With check_stores, a schedule over
+    a store must also be allowed by the connections file (the scheduler checks it at start)."""
     entries: list[tuple[str, dict[str, Any]]] = []
     if settings.nightly_cron:
         entries.append(("MODELYARD_NIGHTLY_*", nightly(settings)))
@@ -167,7 +169,26 @@ def load(settings: Settings) -> list[Schedule]:
                 f"schedule {schedule.name!r} ({origin}): field 'name': another schedule has this name"
             )
         schedules.append(schedule)
+    if check_stores:
+        _check_stores(schedules, settings)
     return schedules
+
+
+def _check_stores(schedules: list[Schedule], settings: Settings) -> None:
+    allowed = connections.load(settings.connections)
+    for schedule in schedules:
+        places = [
+            ("input", schedule.input, "read"),
+            ("output", schedule.output_folder(datetime.now()), "write"),
+        ]
+        for field, place, use in places:
+            if is_object_uri(place):
+                try:
+                    allowed.for_uri(parse(place, field), use, field)  # type: ignore[arg-type]
+                except ModelyardError as exc:
+                    raise ScheduleConfigError(
+                        f"schedule {schedule.name!r}: field {field!r}: {exc.message}"
+                    ) from None
 
 
 def nightly(settings: Settings) -> dict[str, Any]:

@@ -33,6 +33,7 @@ Use = Literal["read", "write"]
 class ConnectionsConfigError(ModelyardError):
     """The connections file cannot be used as written; nothing that needs it starts."""
 
+    status_code = 503
     code = "connections_config_error"
 
 
@@ -86,7 +87,7 @@ class Secret(BaseModel):
             ) from None
 
 
-def _places(value: list[str]) -> list[str]:
+def _places(value: tuple[str, ...]) -> tuple[str, ...]:
     for place in value:
         bucket = place.split("/", 1)[0]
         if not BUCKET.match(bucket) or "//" in place or "/../" in f"/{place}/" or "/./" in f"/{place}/":
@@ -103,8 +104,10 @@ class S3Connection(BaseModel):
     region: str = "us-east-1"
     access_key: Secret
     secret_key: Secret
-    read: Annotated[list[str], Field(default_factory=list)]
-    write: Annotated[list[str], Field(default_factory=list)]
+    read: tuple[str, ...] = ()
+    """Buckets, or bucket/prefix/, whose objects jobs may read."""
+    write: tuple[str, ...] = ()
+    """Buckets, or bucket/prefix/, where jobs may write."""
 
     _places = field_validator("read", "write")(_places)
 
@@ -113,7 +116,10 @@ class S3Connection(BaseModel):
         target = f"{uri.bucket}/{uri.key}"
         for place in self.read if use == "read" else self.write:
             bucket, _, prefix = place.partition("/")
-            if bucket == uri.bucket and (not prefix or target.startswith(f"{bucket}/{prefix}")):
+            folder = (
+                prefix if not prefix or prefix.endswith("/") else prefix + "/"
+            )  # a folder, not a name start
+            if bucket == uri.bucket and target.startswith(f"{bucket}/{folder}"):
                 return True
         return False
 

@@ -5,21 +5,24 @@ it is never passed on. Every failure becomes one of three errors of our own, who
 connection, the bucket and the key, and what to check.
 """
 
+from __future__ import annotations
+
 import io
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import cache
-from typing import Any, BinaryIO, TypeVar, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 from urllib.parse import urlsplit
-
-import pyarrow.fs as pafs
 
 from modelyard.errors import InputNotFound, ModelyardError
 from modelyard.formats import SUFFIXES
 from modelyard.stores.connections import S3Connection
 from modelyard.stores.uris import ObjectUri
+
+if TYPE_CHECKING:  # imported where used: the API's processes load it only when a job names a store
+    import pyarrow.fs as pafs
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,8 @@ class StoredObject:
 
 @cache
 def _filesystem(address: str, region: str, access_key: str, secret_key: str) -> pafs.S3FileSystem:
+    import pyarrow.fs as pafs
+
     endpoint = urlsplit(address) if address else None
     return pafs.S3FileSystem(
         access_key=access_key,
@@ -138,6 +143,8 @@ def head(fs: pafs.S3FileSystem, name: str, uri: ObjectUri, attempts: int = RETRI
 def listed(fs: pafs.S3FileSystem, name: str, uri: ObjectUri, attempts: int = RETRIES) -> list[StoredObject]:
     """The CSV, Parquet and JSON Lines objects under a prefix, in key order, with their ETags; keys
     whose last part starts with '_' or '.' (markers, hidden parts) are skipped."""
+    import pyarrow.fs as pafs
+
     if not bucket_exists(fs, name, uri, attempts):
         raise StoreObjectNotFound(f"{uri}: no such bucket (connection {name!r})")
     selector = pafs.FileSelector(uri.path, recursive=True, allow_not_found=True)
@@ -165,11 +172,15 @@ def _suffix(key: str) -> str:
 
 
 def exists(fs: pafs.S3FileSystem, name: str, uri: ObjectUri, attempts: int = RETRIES) -> bool:
+    import pyarrow.fs as pafs
+
     info = retried(lambda: fs.get_file_info(uri.path), name, uri, "reading", attempts)
     return bool(info.type == pafs.FileType.File)
 
 
 def bucket_exists(fs: pafs.S3FileSystem, name: str, uri: ObjectUri, attempts: int = RETRIES) -> bool:
+    import pyarrow.fs as pafs
+
     info = retried(lambda: fs.get_file_info(uri.bucket), name, uri, "reading", attempts)
     return bool(info.type == pafs.FileType.Directory)
 

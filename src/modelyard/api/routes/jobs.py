@@ -45,6 +45,9 @@ from modelyard.errors import (
 )
 from modelyard.formats import FORMATS, detect_format, safe_stem
 from modelyard.fsutil import atomic_path
+from modelyard.stores.connections import ConnectionsConfigError, MissingSecret, StoreNotAllowed
+from modelyard.stores.s3 import StoreAccessDenied, StoreObjectNotFound
+from modelyard.stores.uris import is_object_uri
 
 router = APIRouter(
     prefix="/v1/jobs",
@@ -63,6 +66,14 @@ SUBMIT_ERRORS = (
     InvalidPath,
     InputNotFound,
 )
+STORE_ERRORS = (
+    StoreNotAllowed,
+    StoreObjectNotFound,
+    StoreAccessDenied,
+    MissingSecret,
+    ConnectionsConfigError,
+)
+"""What an s3:// input or output can meet at submission (a store that does not answer fails the job)."""
 FILES = {
     200: {
         "content": {media: {"schema": {"type": "string", "format": "binary"}} for media in FORMATS.values()}
@@ -82,12 +93,13 @@ def _accepted(response: Response, record: dict[str, Any]) -> dict[str, Any]:
     status_code=202,
     response_model=JobRecord,
     openapi_extra=json_body(JobCreate),
-    responses=documented(*QUEUE_ERRORS, *SUBMIT_ERRORS, MalformedJSON, ServerBusy),
+    responses=documented(*QUEUE_ERRORS, *SUBMIT_ERRORS, *STORE_ERRORS, MalformedJSON, ServerBusy),
 )
 async def create_job(
     request: Request, response: Response, settings: SettingsDep, connection: QueueDep
 ) -> dict[str, Any]:
-    """Score a file on the data volume. The body is JSON whatever the Content-Type says."""
+    """Score a file on the data volume, or objects in a store (s3://). The body is JSON whatever the
+    Content-Type says."""
     body = parse_body(await request.body(), JobCreate)
     return _accepted(response, await run_in_threadpool(_submit, body, settings, connection))
 
@@ -190,6 +202,10 @@ def job_errors(job_id: str, connection: QueueDep, settings: SettingsDep) -> File
 
 
 def _download(relative: str, media_type: str, data_dir: Path) -> FileResponse:
+    if is_object_uri(relative):
+        raise NotFound(
+            f"the job wrote to the store: read {relative} there (the API serves the data volume only)"
+        )
     try:
         path = data_path(data_dir, relative, "output")
     except ModelyardError as exc:
