@@ -23,7 +23,7 @@ from modelyard.schedules.config import Schedule
 from modelyard.tabular import write_table
 from tests import factories
 from tests.integration.batch.test_jobs import assert_scored_like_the_model, customers, ended
-from tests.server import ApiServer, RedisServer, S3Server, WorkerProcess, free_port
+from tests.server import ApiServer, RedisServer, S3Server, WorkerProcess, free_port, run_cli
 
 SPLIT = {"chunk_rows": "100", "split_threshold_mb": "0.01", "part_rows": "1000"}
 WRONG_SECRET = "wrong-secret-3f9c1d7e8b"
@@ -372,3 +372,37 @@ def test_credentials_never_leave_the_connections_file(lake, workers) -> None:
     for text in seen:
         for secret in secrets:
             assert secret not in text
+
+
+def test_the_cli_scores_objects_as_a_worker_does(lake) -> None:
+    """`modelyard score` on this machine, from a prefix into a dataset, and from an object to a file."""
+    data = customers(120, seed=6)
+    put(lake, "landing", "cli/a.parquet", data, "parquet")
+    env = {"MODELYARD_CONNECTIONS": lake["settings"]["connections"]}
+    done = run_cli(
+        lake["root"],
+        "score",
+        "s3://landing/cli/",
+        "--model",
+        "churn",
+        "--output",
+        "s3://scores/cli/",
+        env=env,
+    )
+    assert "scored 120 rows" in done.stdout and "s3://scores/cli/" in done.stdout, done.stdout
+    manifest, scored = read_dataset(lake, "scores", "cli/")
+    assert manifest["format"] == "parquet"
+    assert_scored_like_the_model(lake, scored, data, "churn")
+    run_cli(
+        lake["root"],
+        "score",
+        "s3://landing/cli/a.parquet",
+        "--model",
+        "churn",
+        "--output",
+        "here.csv",
+        env=env,
+    )
+    assert_scored_like_the_model(lake, pd.read_csv(lake["root"] / "here.csv"), data, "churn")
+    refused = run_cli(lake["root"], "score", "s3://private/x.csv", "--model", "churn", env=env, check=False)
+    assert refused.returncode != 0 and "no connection allows reading there" in refused.stderr
