@@ -202,6 +202,19 @@ def test_an_object_and_a_prefix_are_scored_like_the_model(lake, workers) -> None
 
     again = submit(lake, 409, model="churn", input="s3://landing/day1/", output="s3://scores/ds/")
     assert again["error"]["code"] == "output_exists"
+    old_parts = [key for key in keys(lake, "scores", "ds/") if "part-" in key]
+    body = {
+        "model": "churn",
+        "input": "s3://landing/day1/b.csv",
+        "output": "s3://scores/ds/",
+        "overwrite": True,
+    }
+    replaced = wait_job(lake, submit(lake, **body)["id"], ended)
+    assert replaced["status"] == "finished", replaced
+    manifest, scored = read_dataset(lake, "scores", "ds/")
+    assert manifest["job_id"] == replaced["id"] and manifest["format"] == "csv"
+    assert_scored_like_the_model(lake, scored, second, "churn")
+    assert not set(old_parts) & set(keys(lake, "scores", "ds/"))  # deleted once the new manifest was written
 
 
 def test_bad_rows_name_their_object_and_row(lake, workers) -> None:
@@ -237,6 +250,11 @@ def test_a_split_object_equals_an_unsplit_one(lake, workers) -> None:
         ended,
     )
     assert dataset["status"] == "finished" and dataset["parts"]["count"] == 3, dataset
+    for index in range(3):
+        put(lake, "landing", f"big3/{index}.csv", data.iloc[index * 1000 : (index + 1) * 1000])
+    by_object = submit(lake, model="slow", input="s3://landing/big3/", output="s3://scores/split3/")
+    by_object = wait_job(lake, by_object["id"], ended)
+    assert by_object["status"] == "finished" and by_object["parts"]["count"] == 3, by_object
     for worker in started:
         worker.stop()
     workers("alone")
@@ -251,6 +269,8 @@ def test_a_split_object_equals_an_unsplit_one(lake, workers) -> None:
     manifest, scored = read_dataset(lake, "scores", "split-ds/")
     assert len(manifest["files"]) == 3
     pd.testing.assert_frame_equal(scored, pd.read_csv(io.BytesIO(get(lake, "scores", "whole.csv"))))
+    _, by_objects = read_dataset(lake, "scores", "split3/")
+    pd.testing.assert_frame_equal(by_objects, scored)
     assert not [key for key in keys(lake, "scores", "") if ".parts/" in key]  # staging removed
 
 
