@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from modelyard.registry.store import Registry
 from modelyard.schedules.config import Schedule, slot_key
 from modelyard.stores import s3
 from modelyard.stores.s3 import StoredObject
-from modelyard.stores.uris import is_object_uri, parse
+from modelyard.stores.uris import ObjectUri, is_object_uri, parse
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +85,11 @@ def run(
         record.update(status=problem)
         log.warning("schedule run enqueues nothing: %s", problem, extra={"schedule": schedule.name})
         return _record(connection, settings, record)
+    ctx = _Run(schedule, slot, identifier, settings, connection)
     if is_object_uri(schedule.input):
-        _enqueue_objects(schedule, slot, identifier, settings, connection, record)
+        _enqueue_objects(ctx, record)
     else:
-        _enqueue_files(schedule, slot, identifier, settings, connection, record, now)
+        _enqueue_files(ctx, record, now)
     record["status"] = record.get("status") or (
         "enqueued" if record["jobs"] else "waiting for files" if record["waiting"] else "no new files"
     )
@@ -103,43 +105,53 @@ def run(
     return _record(connection, settings, record)
 
 
-def _enqueue_files(
-    schedule: Schedule,
-    slot: datetime,
-    identifier: str,
-    settings: Settings,
-    connection: redis.Redis,
-    record: dict[str, Any],
-    now: datetime,
-) -> None:
+@dataclass(frozen=True)
+class _Run:
+    """One run being enqueued."""
+
+    schedule: Schedule
+    slot: datetime
+    id: str
+    settings: Settings
+    connection: redis.Redis
+
+    def request(self, input_place: str, overwrite: bool) -> JobRequest:
+        return JobRequest(
+            model=self.schedule.model,
+            input=input_place,
+            version=self.schedule.version,
+            alias=self.schedule.alias,
+            output=self.schedule.output_folder(self.slot),
+            format=self.schedule.format,
+            fail_fast=self.schedule.fail_fast,
+            overwrite=overwrite,
+        )
+
+    def job_id(self, input_place: str) -> str:
+        """The same run and input always give the same job."""
+        return f"{self.id}-{hashlib.sha256(input_place.encode()).hexdigest()[:10]}"
+
+
+def _enqueue_files(ctx: "_Run", record: dict[str, Any], now: datetime) -> None:
     """One job per new or changed file matching the glob."""
     rescore = record["rescore"]
-    for path in _matching(schedule, settings.data_dir):
-        relative = relative_path(settings.data_dir, path)
+    for path in _matching(ctx.schedule, ctx.settings.data_dir):
+        relative = relative_path(ctx.settings.data_dir, path)
         stat = path.stat()
-        if now.timestamp() - stat.st_mtime < settings.file_settle_s:
+        if now.timestamp() - stat.st_mtime < ctx.settings.file_settle_s:
             record["waiting"].append(relative)
-            settles = datetime.fromtimestamp(stat.st_mtime + settings.file_settle_s, UTC)
+            settles = datetime.fromtimestamp(stat.st_mtime + ctx.settings.file_settle_s, UTC)
             record["settles_at"][relative] = settles.isoformat(timespec="seconds")
             continue
-        marker_file = _marker_path(settings.data_dir, schedule, relative)
+        marker_file = _marker_path(ctx.settings.data_dir, ctx.schedule, relative)
         if not rescore and _already_scored(marker_file, path, stat):
             record["unchanged"] += 1
             continue
-        job_id = f"{identifier}-{hashlib.sha256(relative.encode()).hexdigest()[:10]}"
-        if not Job.exists(job_id, connection):
-            request = JobRequest(
-                model=schedule.model,
-                input=relative,
-                version=schedule.version,
-                alias=schedule.alias,
-                output=schedule.output_folder(slot),
-                format=schedule.format,
-                fail_fast=schedule.fail_fast,
-                overwrite=True,  # a file scored again (changed, or --rescore) replaces its output
-            )
+        job_id = ctx.job_id(relative)
+        if not Job.exists(job_id, ctx.connection):
+            request = ctx.request(relative, overwrite=True)  # a file scored again replaces its output
             marker = Marker(
-                path=relative_path(settings.data_dir, marker_file),
+                path=relative_path(ctx.settings.data_dir, marker_file),
                 input=relative,
                 sha256=sha256_file(path),
                 size=stat.st_size,
@@ -147,46 +159,39 @@ def _enqueue_files(
             )
             submit(
                 request,
-                settings,
-                connection,
+                ctx.settings,
+                ctx.connection,
                 job_id=job_id,
-                origin=f"schedule:{schedule.name}",
+                origin=f"schedule:{ctx.schedule.name}",
                 marker=marker,
             )
         record["files"].append(relative)
         record["jobs"].append(job_id)
 
 
-def _enqueue_objects(
-    schedule: Schedule,
-    slot: datetime,
-    identifier: str,
-    settings: Settings,
-    connection: redis.Redis,
-    record: dict[str, Any],
-) -> None:
+def _enqueue_objects(ctx: "_Run", record: dict[str, Any]) -> None:
     """One job for the new or changed objects under the prefix (by key and ETag): their rows form
     one dataset, or one file, per run. A store that cannot be read is the run's status, not a crash."""
-    prefix = parse(schedule.input, "input")
-    job_id = f"{identifier}-{hashlib.sha256(schedule.input.encode()).hexdigest()[:10]}"
+    prefix = parse(ctx.schedule.input, "input")
+    job_id = ctx.job_id(ctx.schedule.input)
     try:
-        store = store_for(settings, prefix, "read", "input")
+        store = store_for(ctx.settings, prefix, "read", "input")
         found = s3.listed(store.fs(), store.name, prefix)
     except ModelyardError as exc:
         record["status"] = f"{exc.code}: {exc.message}"
-        log.warning("schedule run enqueues nothing: %s", exc.message, extra={"schedule": schedule.name})
+        log.warning("schedule run enqueues nothing: %s", exc.message, extra={"schedule": ctx.schedule.name})
         return
     new, markers = [], []
     for item in found:
-        uri = str(prefix.under(item.key[len(prefix.key) :]))
-        marker_file = _marker_path(settings.data_dir, schedule, uri)
+        uri = str(ObjectUri(prefix.bucket, item.key))
+        marker_file = _marker_path(ctx.settings.data_dir, ctx.schedule, uri)
         if not record["rescore"] and _same_object(marker_file, item):
             record["unchanged"] += 1
             continue
         new.append(item)
         markers.append(
             Marker(
-                path=relative_path(settings.data_dir, marker_file),
+                path=relative_path(ctx.settings.data_dir, marker_file),
                 input=uri,
                 sha256="",
                 size=item.size,
@@ -197,24 +202,16 @@ def _enqueue_objects(
         record["files"].append(uri)
     if not new:
         return
-    if not Job.exists(job_id, connection):
-        request = JobRequest(
-            model=schedule.model,
-            input=schedule.input,
-            version=schedule.version,
-            alias=schedule.alias,
-            output=schedule.output_folder(slot),
-            format=schedule.format,
-            fail_fast=schedule.fail_fast,
-            overwrite=record["rescore"],  # else a run's dataset never replaces another's
-        )
+    if not Job.exists(job_id, ctx.connection):
+        # only --rescore replaces a dataset: a run for new objects must not delete the last run's
+        request = ctx.request(ctx.schedule.input, overwrite=record["rescore"])
         try:
             submit(
                 request,
-                settings,
-                connection,
+                ctx.settings,
+                ctx.connection,
                 job_id=job_id,
-                origin=f"schedule:{schedule.name}",
+                origin=f"schedule:{ctx.schedule.name}",
                 objects=tuple(new),
                 markers=tuple(markers),
             )
