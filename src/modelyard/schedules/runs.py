@@ -115,8 +115,9 @@ class _Run:
     settings: Settings
     connection: redis.Redis
 
-    def request(self, input_place: str, overwrite: bool) -> JobRequest:
-        return JobRequest(
+    def enqueue(self, input_place: str, job_id: str, overwrite: bool, **scored: Any) -> None:
+        """Submit the job of one input; `scored` holds what its markers need (see submit)."""
+        request = JobRequest(
             model=self.schedule.model,
             input=input_place,
             version=self.schedule.version,
@@ -126,6 +127,8 @@ class _Run:
             fail_fast=self.schedule.fail_fast,
             overwrite=overwrite,
         )
+        origin = f"schedule:{self.schedule.name}"
+        submit(request, self.settings, self.connection, job_id=job_id, origin=origin, **scored)
 
     def job_id(self, input_place: str) -> str:
         """The same run and input always give the same job."""
@@ -149,7 +152,6 @@ def _enqueue_files(ctx: "_Run", record: dict[str, Any], now: datetime) -> None:
             continue
         job_id = ctx.job_id(relative)
         if not Job.exists(job_id, ctx.connection):
-            request = ctx.request(relative, overwrite=True)  # a file scored again replaces its output
             marker = Marker(
                 path=relative_path(ctx.settings.data_dir, marker_file),
                 input=relative,
@@ -157,14 +159,7 @@ def _enqueue_files(ctx: "_Run", record: dict[str, Any], now: datetime) -> None:
                 size=stat.st_size,
                 mtime=stat.st_mtime,
             )
-            submit(
-                request,
-                ctx.settings,
-                ctx.connection,
-                job_id=job_id,
-                origin=f"schedule:{ctx.schedule.name}",
-                marker=marker,
-            )
+            ctx.enqueue(relative, job_id, overwrite=True, marker=marker)  # a file scored again is replaced
         record["files"].append(relative)
         record["jobs"].append(job_id)
 
@@ -203,15 +198,11 @@ def _enqueue_objects(ctx: "_Run", record: dict[str, Any]) -> None:
     if not new:
         return
     if not Job.exists(job_id, ctx.connection):
-        # only --rescore replaces a dataset: a run for new objects must not delete the last run's
-        request = ctx.request(ctx.schedule.input, overwrite=record["rescore"])
-        try:
-            submit(
-                request,
-                ctx.settings,
-                ctx.connection,
-                job_id=job_id,
-                origin=f"schedule:{ctx.schedule.name}",
+        try:  # only --rescore replaces a dataset: a run for new objects must not delete the last run's
+            ctx.enqueue(
+                ctx.schedule.input,
+                job_id,
+                overwrite=record["rescore"],
                 objects=tuple(new),
                 markers=tuple(markers),
             )
