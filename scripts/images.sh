@@ -5,6 +5,7 @@
 #                                without one (nothing can be pulled): offline, as below
 #   scripts/images.sh --offline  stand-in base images made from Debian packages (debootstrap) and
 #                                Python packages from a wheelhouse downloaded on this host
+#   ... --demo                   also the demo profile's S3 test server (moto), the same way
 #
 # Either way the result runs with the same compose.yaml. What was chosen is written to
 # .images.env, which `make up` and the bundle hand to Compose.
@@ -13,7 +14,14 @@ cd "$(dirname "$0")/.."
 say() { echo "images.sh: $*" >&2; }
 
 OFFLINE=${MODELYARD_OFFLINE:-auto}
-[ "${1:-}" = "--offline" ] && OFFLINE=yes
+DEMO=no
+for arg in "$@"; do
+    case $arg in
+    --offline) OFFLINE=yes ;;
+    --demo) DEMO=yes ;;
+    *) say "unknown option $arg (--offline, --demo)" && exit 2 ;;
+    esac
+done
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 PYTHON_IMAGE=${PYTHON_IMAGE:-python:3.11-slim-bookworm}
 REDIS_IMAGE=${REDIS_IMAGE:-redis:7.4-bookworm}
@@ -54,7 +62,14 @@ stand_in() { # IMAGE PACKAGES...: a minimal Debian image with these packages, fr
     rm -rf "$rootfs"
 }
 
-rm -f services/wheelhouse/*.whl services/wheelhouse/requirements.txt
+rm -f services/wheelhouse/*.whl services/wheelhouse/requirements.txt services/s3-demo/wheelhouse/*.whl
+wheels() { # FOLDER REQUIREMENT...: wheels for the images' Python (Debian's 3.11.2), not this host's
+    local folder=$1
+    shift
+    .venv/bin/pip download -q -d "$folder" -c constraints.txt --only-binary=:all: \
+        --python-version 3.11 --implementation cp --platform "manylinux_2_28_$(uname -m)" \
+        --platform "manylinux_2_17_$(uname -m)" --platform "manylinux2014_$(uname -m)" --platform any "$@"
+}
 if [ "$OFFLINE" = yes ]; then
     stand_in "$OFFLINE_PYTHON" python3 python3-venv ca-certificates
     stand_in "$OFFLINE_REDIS" redis-server
@@ -63,12 +78,13 @@ if [ "$OFFLINE" = yes ]; then
     say "downloading the wheelhouse (the pinned dependencies) on this host"
     VENV=${VENV:-.venv} scripts/bootstrap.sh
     .venv/bin/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" >services/wheelhouse/requirements.txt
-    # Wheels for the images' Python (Debian's 3.11.2), not this host's: pip does not apply
-    # python_full_version markers for another interpreter, so async-timeout (redis, < 3.11.3) is named.
-    .venv/bin/pip download -q -d services/wheelhouse -c constraints.txt --only-binary=:all: \
-        --python-version 3.11 --implementation cp --platform "manylinux_2_28_$(uname -m)" \
-        --platform "manylinux_2_17_$(uname -m)" --platform "manylinux2014_$(uname -m)" --platform any \
-        -r services/wheelhouse/requirements.txt setuptools async-timeout
+    # pip does not apply python_full_version markers for another interpreter, so async-timeout
+    # (redis, < 3.11.3) is named.
+    wheels services/wheelhouse -r services/wheelhouse/requirements.txt setuptools async-timeout
+    if [ "$DEMO" = yes ]; then
+        say "downloading the S3 test server's wheels (moto[server]) on this host"
+        wheels services/s3-demo/wheelhouse "moto[server]"
+    fi
 fi
 
 cat >.images.env <<EOF
@@ -95,5 +111,10 @@ docker compose --env-file .images.env build \
 docker tag "modelyard/api:$VERSION" modelyard/api:latest
 docker tag "modelyard/worker:$VERSION" modelyard/worker:latest
 docker tag "modelyard/scheduler:$VERSION" modelyard/scheduler:latest
+if [ "$DEMO" = yes ]; then
+    say "building the demo profile's S3 test server (moto $(pinned moto); not for production)"
+    docker compose --env-file .images.env --profile demo build --build-arg "MOTO_VERSION=$(pinned moto)" s3
+fi
 say "built in $(($(date +%s) - started)) s:"
-docker images --format '  {{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E "modelyard/(api|worker|scheduler):$VERSION " >&2
+docker images --format '  {{.Repository}}:{{.Tag}}  {{.Size}}' |
+    grep -E "modelyard/(api|worker|scheduler|s3-demo):$VERSION " >&2
