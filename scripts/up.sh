@@ -2,7 +2,8 @@
 # `make up`: the whole stack on this machine, registry or not. Installs and starts Docker if
 # needed, writes .env from .env.example (with a random Redis password) the first time, builds the
 # images (offline when nothing can be pulled), starts everything and waits until it is healthy,
-# then trains the demo model into the models volume if no model is registered yet.
+# then trains the demo model into the models volume if no model is registered yet. With the demo
+# profile on (COMPOSE_PROFILES=demo in .env), the S3 test server's image is built and started too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { echo "up.sh: $*" >&2; }
@@ -14,7 +15,10 @@ if [ ! -f .env ]; then
     chmod 600 .env
 fi
 
-scripts/images.sh # also writes the images it built into .env
+scripts/docker.sh
+demo=
+if docker compose config --services | grep -qx s3; then demo=--demo; fi # the demo profile is on
+scripts/images.sh $demo # also writes the images it built into .env
 docker compose up -d --wait --remove-orphans
 docker compose run --rm admin modelyard demo train --if-missing
 port=$(sed -n 's/^MODELYARD_PORT=//p' .env)
@@ -31,3 +35,8 @@ modelyard is up: http://127.0.0.1:$port (docs: http://127.0.0.1:$port/docs)
     "contract": "month-to-month", "payment_method": "invoice", "region": "north"}]}'
   make down   # stop it; the volumes stay (docker compose down -v removes them)
 EOF
+if [ -n "$demo" ]; then
+    cat <<EOF
+  docker compose exec s3 s3-demo ls s3://scores/   # the demo profile's S3 test server (not for production)
+EOF
+fi
