@@ -6,24 +6,20 @@ prediction again. Slow (minutes): `make test-fast` leaves it out."""
 
 import io
 import json
-import os
-import secrets
 import shutil
-import subprocess
 import tarfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pandas as pd
 import pytest
 
 from tests import factories
+from tests.e2e.compose import ROOT, Stack, ended, job, run, wait_for
 from tests.server import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 RECORD = {
     "tenure_months": 3,
     "monthly_charges": 89.5,
@@ -34,77 +30,6 @@ RECORD = {
     "payment_method": "invoice",
     "region": "north",
 }
-
-
-def run(
-    *command: str,
-    cwd: Path = ROOT,
-    env: dict[str, str] | None = None,
-    check: bool = True,
-    both: bool = False,
-    stdin: Any = None,
-) -> str:
-    """The command's standard output (and error, with both)."""
-    result = subprocess.run(
-        command,
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        stdin=stdin,
-    )
-    if check and result.returncode != 0:
-        message = f"{' '.join(command)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-        raise AssertionError(message)
-    return result.stdout + result.stderr if both else result.stdout
-
-
-class Stack:
-    """The stack of compose.yaml as a user runs it: in a folder of its own, with its own .env."""
-
-    def __init__(self, folder: Path, project: str, port: int, **settings: str) -> None:
-        self.folder, self.project, self.port = folder, project, port
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.copy(ROOT / "compose.yaml", folder / "compose.yaml")
-        shutil.copy(ROOT / ".images.env", folder / "images.env")
-        env = {
-            "MODELYARD_REDIS_PASSWORD": secrets.token_hex(16),
-            "MODELYARD_PORT": str(port),
-            "MODELYARD_API_PROCESSES": "2",
-            "MODELYARD_WORKERS": "2",
-            **settings,
-        }
-        (folder / ".env").write_text("".join(f"{key}={value}\n" for key, value in env.items()))
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-
-    def compose(self, *args: str, check: bool = True, both: bool = False) -> str:
-        return run(
-            "docker", "compose", "-p", self.project, "--env-file", ".env", "--env-file", "images.env", *args,
-            cwd=self.folder, check=check, both=both,
-        )  # fmt: skip
-
-    def down(self) -> None:
-        self.http.close()
-        self.compose("down", "-v", "--remove-orphans", check=False)
-
-
-@pytest.fixture(scope="module")
-def images(request: pytest.FixtureRequest) -> str:
-    """Built offline, as on a host with no registry: Debian stand-in bases, wheels from this host."""
-    if shutil.which("docker") is None or subprocess.run(["docker", "info"], capture_output=True).returncode:
-        raise RuntimeError(
-            "the end-to-end tests need a running Docker engine: run `make test` (it starts one)"
-        )
-    log = run("scripts/images.sh", "--offline", both=True)
-    terminal = request.config.pluginmanager.get_plugin("terminalreporter")
-    with request.config.pluginmanager.get_plugin("capturemanager").global_and_fixture_disabled():
-        for line in log.splitlines():  # into CI's log: how the images were built
-            if line.startswith("images.sh:") or ("modelyard/" in line and "MB" in line):
-                terminal.write_line(f"    {line}")
-    chosen = (ROOT / ".images.env").read_text()
-    assert "PYTHON_IMAGE=modelyard/python-offline" in chosen, chosen
-    return chosen
 
 
 @pytest.fixture(scope="module")
@@ -122,24 +47,6 @@ def stack(images: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sta
     finally:
         print(stack.compose("logs", "--tail", "30", check=False, both=True)[-6000:])
         stack.down()
-
-
-def wait_for(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if done(value):
-            return value
-        assert time.monotonic() < deadline, f"gave up waiting: {value}"
-        time.sleep(0.5)
-
-
-def job(stack: Stack, job_id: str) -> dict[str, Any]:
-    return stack.http.get(f"/v1/jobs/{job_id}").json()
-
-
-def ended(record: dict[str, Any]) -> bool:
-    return record["status"] in ("finished", "failed", "canceled")
 
 
 def test_a_stack_with_no_model_is_healthy_then_serves_the_demo(stack: Stack) -> None:
