@@ -78,8 +78,12 @@ def schedules_run(name: str, rescore: bool) -> None:
     params = {"rescore": "true"} if rescore else {}
     record = ApiClient(get_settings()).request("POST", f"/v1/schedules/{name}/run", params=params)
     click.echo(f"run {record['id']}: {record['status']}, {len(record['jobs'])} job(s)")
-    for path, job_id in zip(record["files"], record["jobs"], strict=True):
-        click.echo(f"  {job_id}  {path}")
+    if len(record["jobs"]) == len(record["files"]):  # files: a job each
+        for path, job_id in zip(record["files"], record["jobs"], strict=True):
+            click.echo(f"  {job_id}  {path}")
+    else:  # the objects of a bucket prefix: one job for them all
+        for job_id in record["jobs"]:
+            click.echo(f"  {job_id}  {len(record['files'])} object(s): {', '.join(record['files'])}")
     for path in record["waiting"]:
         settles = record.get("settles_at", {}).get(path, "later")
         click.echo(f"  waiting  {path}: changed lately, scored by a run from {settles} on")

@@ -340,6 +340,14 @@ def test_a_schedule_scores_new_and_changed_objects_once(lake, workers) -> None:
     _, scored = read_dataset(lake, "scores", "nightly/2026-12-03-0200/")
     assert_scored_like_the_model(lake, scored, changed, "churn")
 
+    runs.publish(connection, [schedule], 600)  # as the scheduler does: the API and CLI run it now
+    put(lake, "landing", "nightly/c.csv", customers(5, seed=7))
+    put(lake, "landing", "nightly/d.csv", customers(5, seed=8))
+    now = run_cli(
+        lake["root"], "schedules", "run", "nightly-lake", env={"MODELYARD_API_URL": lake["api"].url}
+    )
+    assert "1 job(s)" in now.stdout and "2 object(s): s3://landing/nightly/c.csv" in now.stdout, now.stdout
+
 
 @pytest.mark.parametrize(
     ("body", "code"),
