@@ -30,7 +30,7 @@ from modelyard.config import Settings
 from modelyard.logs import configure_logging
 from modelyard.registry.store import Registry
 from modelyard.serving.cache import LoadPolicy, ModelCache
-from modelyard.stores import connections
+from modelyard.stores import connections, upload
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,8 @@ def run(settings: Settings, burst: bool = False, name: str | None = None) -> Non
     cache.sync()  # preload the production models
     models, data = settings.model_dir.resolve(), settings.data_dir.resolve()
     stores = connections.load(settings.connections)  # a mistake in the file stops the worker here
+    if stores.named:
+        upload.warm()
     log.info(
         "worker starting",
         extra={

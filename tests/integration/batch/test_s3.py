@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import io
 import json
+import os
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -20,6 +21,8 @@ from modelyard.config import Settings
 from modelyard.registry.store import Registry
 from modelyard.schedules import runs
 from modelyard.schedules.config import Schedule
+from modelyard.stores import upload
+from modelyard.stores.uris import parse
 from modelyard.tabular import write_table
 from tests import factories
 from tests.integration.batch.test_jobs import assert_scored_like_the_model, customers, ended
@@ -434,3 +437,28 @@ def test_the_cli_scores_objects_as_a_worker_does(lake) -> None:
     assert_scored_like_the_model(lake, pd.read_csv(lake["root"] / "here.csv"), data, "churn")
     refused = run_cli(lake["root"], "score", "s3://private/x.csv", "--model", "churn", env=env, check=False)
     assert refused.returncode != 0 and "no connection allows reading there" in refused.stderr
+
+
+def test_an_object_of_several_parts_appears_whole_or_not_at_all(lake, monkeypatch) -> None:
+    """Parts go up while the writer goes on; the object exists only once committed, and an abort
+    leaves neither the object nor an unfinished upload."""
+    monkeypatch.setattr(upload, "PART_BYTES", 5 << 20)  # S3's smallest part: three parts here
+    client = lake["server"].client()
+    body = os.urandom(12 << 20)
+    uri = parse("s3://scores/parts/whole.bin", "output")
+    with upload.object_writer(client, "lake", uri) as writer:
+        for start in range(0, len(body), 1 << 20):
+            writer.write(body[start : start + (1 << 20)])
+        assert keys(lake, "scores", "parts/") == []  # nothing to see before the commit
+    assert get(lake, "scores", "parts/whole.bin") == body
+    assert writer.sha256 == hashlib.sha256(body).hexdigest() and writer.size == len(body)
+
+    failed = parse("s3://scores/parts/failed.bin", "output")
+    with (
+        pytest.raises(RuntimeError, match="scoring failed"),
+        upload.object_writer(client, "lake", failed) as writer,
+    ):
+        writer.write(body)
+        raise RuntimeError("scoring failed")
+    assert keys(lake, "scores", "parts/") == ["parts/whole.bin"]
+    assert not client.list_multipart_uploads(Bucket="scores", Prefix="parts/").get("Uploads")
