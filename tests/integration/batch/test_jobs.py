@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from rq import Worker
 
 from modelyard.batch import queue
 from modelyard.registry.store import Registry
@@ -198,12 +199,21 @@ def test_a_killed_worker_and_horse_lose_nothing(stack, workers) -> None:
     print(f"job finished by the rescuer {took:.0f}s after the kill")
 
 
+def until_registered(connection: Any, count: int) -> None:
+    """Until `count` workers are up: a big job is cut into a multiple of the workers it finds."""
+    deadline = time.monotonic() + 30
+    while Worker.count(connection=connection) < count:
+        assert time.monotonic() < deadline, f"{count} workers never registered"
+        time.sleep(0.1)
+
+
 def test_a_big_file_split_over_three_workers_equals_one_worker(stack, workers) -> None:
     data = customers(3000)
     source = put(stack, "big.csv", write_table(data, "csv"))
     split = {"chunk_rows": "100", "split_threshold_mb": "0.01", "part_rows": "1000"}
     names = ["a", "b", "c"]
     started = [workers(name, **split) for name in names]
+    until_registered(stack["redis"].client(), len(names))
     record = submit(stack, model="slow", input=source, output="scored/split.csv")
     record = wait_job(stack, record["id"], ended, timeout=90)
     assert record["status"] == "finished" and record["parts"] == {"count": 3, "finished": 3}, record

@@ -25,7 +25,7 @@ from modelyard.stores import upload
 from modelyard.stores.uris import parse
 from modelyard.tabular import write_table
 from tests import factories
-from tests.integration.batch.test_jobs import assert_scored_like_the_model, customers, ended
+from tests.integration.batch.test_jobs import assert_scored_like_the_model, customers, ended, until_registered
 from tests.server import ApiServer, RedisServer, S3Server, WorkerProcess, free_port, run_cli
 
 SPLIT = {"chunk_rows": "100", "split_threshold_mb": "0.01", "part_rows": "1000"}
@@ -241,6 +241,9 @@ def test_a_split_object_equals_an_unsplit_one(lake, workers) -> None:
     data = customers(3000)
     put(lake, "landing", "big/all.csv", data)
     started = [workers(name, **SPLIT) for name in ("a", "b", "c")]
+    until_registered(
+        lake["redis"].client(), 3
+    )  # a job is cut into as many parts as a multiple of the workers it finds
     split = wait_job(
         lake,
         submit(lake, model="slow", input="s3://landing/big/all.csv", output="s3://scores/split.csv")["id"],
