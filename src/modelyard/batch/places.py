@@ -18,7 +18,7 @@ from modelyard.fsutil import atomic_path
 from modelyard.stores import connections as stores
 from modelyard.stores import s3, upload
 from modelyard.stores.uris import ObjectUri, is_object_uri, parse
-from modelyard.tabular import Opener
+from modelyard.tabular import Opener, as_opener
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,7 @@ def opener(settings: Settings, place: str, fmt: str) -> Opener:
     """Fresh handles on one input, each at its start."""
     uri = object_uri(place, "input")
     if uri is None:
-        path = data_path(settings.data_dir, place, "input")
-        return lambda: path.open("rb")
+        return as_opener(data_path(settings.data_dir, place, "input"))
     store = store_for(settings, uri, "read", "input")
     fs = store.fs()
     return lambda: s3.open_object(fs, store.name, uri, buffered=fmt != "parquet")

@@ -22,7 +22,7 @@ from typing import Any
 import redis
 from rq.job import Job
 
-from modelyard.batch import queue, records
+from modelyard.batch import inputs, queue, records
 from modelyard.batch.paths import relative_path
 from modelyard.batch.places import store_for
 from modelyard.batch.spec import Marker
@@ -39,7 +39,6 @@ from modelyard.errors import (
 from modelyard.fsutil import sha256_file
 from modelyard.registry.store import Registry
 from modelyard.schedules.config import Schedule, slot_key
-from modelyard.stores import s3
 from modelyard.stores.s3 import StoredObject
 from modelyard.stores.uris import ObjectUri, is_object_uri, parse
 
@@ -171,7 +170,7 @@ def _enqueue_objects(ctx: "_Run", record: dict[str, Any]) -> None:
     job_id = ctx.job_id(ctx.schedule.input)
     try:
         store = store_for(ctx.settings, prefix, "read", "input")
-        found = s3.listed(store.fs(), store.name, prefix)
+        found = inputs.listed(store, prefix)
     except ModelyardError as exc:
         record["status"] = f"{exc.code}: {exc.message}"
         log.warning("schedule run enqueues nothing: %s", exc.message, extra={"schedule": ctx.schedule.name})
