@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Everything modelyard needs on a fresh Debian machine: Python 3.11+ with venv and redis-server
-# (from apt when missing), then a virtualenv with the package and its pinned dependencies.
-# redis-server is for running a worker outside Compose and for the tests, which start their own.
+# Everything modelyard needs on a fresh Debian machine: Python 3.11+ with venv, redis-server and
+# postgresql-15 (from apt when missing), then a virtualenv with the package and its pinned dependencies.
+# redis-server is for running a worker outside Compose and for the tests, which start their own;
+# PostgreSQL is for the tests, which initdb a private cluster on a free port (tests/pg.py). Installing
+# the package may start Debian's own cluster on port 5432 where an init system runs: harmless, unused.
 # Re-running is cheap: the install is skipped while pyproject.toml and constraints.txt are unchanged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,7 @@ python_ok() {
 missing=()
 python_ok || missing+=(python3 python3-venv python3-pip)
 command -v redis-server >/dev/null || missing+=(redis-server)
+[ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "bootstrap: installing ${missing[*]} from apt" >&2
     as_root apt-get update -qq
