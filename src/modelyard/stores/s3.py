@@ -16,9 +16,10 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 from urllib.parse import urlsplit
 
-from modelyard.errors import InputNotFound, ModelyardError
+from modelyard.errors import ModelyardError
 from modelyard.formats import SUFFIXES
 from modelyard.stores.connections import S3Connection
+from modelyard.stores.errors import StoreAccessDenied, StoreObjectNotFound, StoreUnavailable
 from modelyard.stores.uris import ObjectUri
 
 if TYPE_CHECKING:  # imported where used: the API's processes load it only when a job names a store
@@ -32,24 +33,6 @@ FIRST_WAIT_S = 1.0
 READ_BYTES = 8 << 20
 """Bytes per ranged GET of a CSV or JSON Lines object: few requests, little memory."""
 T = TypeVar("T")
-
-
-class StoreUnavailable(ModelyardError):
-    """The store did not answer (network, DNS, a server down), after retries."""
-
-    status_code = 503
-    code = "store_unavailable"
-
-
-class StoreAccessDenied(ModelyardError):
-    """The store refused the connection's credentials, or their rights."""
-
-    status_code = 503
-    code = "store_access_denied"
-
-
-class StoreObjectNotFound(InputNotFound):
-    code = "store_object_not_found"
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ the store did not answer."""
 
 import pytest
 
+from modelyard.stores import errors as store_errors
 from modelyard.stores import s3
 from modelyard.stores.uris import parse
 
@@ -15,15 +16,15 @@ DRIVER_TEXT = "AWS Error ACCESS_DENIED during HeadObject operation: key AKIASECR
     [
         (
             FileNotFoundError("Path does not exist 'landing/x.csv'"),
-            s3.StoreObjectNotFound,
+            store_errors.StoreObjectNotFound,
             "store_object_not_found",
         ),
-        (OSError(DRIVER_TEXT), s3.StoreAccessDenied, "store_access_denied"),
-        (OSError("SIGNATUREDOESNOTMATCH 403"), s3.StoreAccessDenied, "store_access_denied"),
-        (OSError("NOSUCHBUCKET 404"), s3.StoreObjectNotFound, "store_object_not_found"),
+        (OSError(DRIVER_TEXT), store_errors.StoreAccessDenied, "store_access_denied"),
+        (OSError("SIGNATUREDOESNOTMATCH 403"), store_errors.StoreAccessDenied, "store_access_denied"),
+        (OSError("NOSUCHBUCKET 404"), store_errors.StoreObjectNotFound, "store_object_not_found"),
         (
             OSError("AWS Error NETWORK_CONNECTION during HeadObject: curlCode: 7"),
-            s3.StoreUnavailable,
+            store_errors.StoreUnavailable,
             "store_unavailable",
         ),
     ],
@@ -44,7 +45,7 @@ def test_only_a_store_that_does_not_answer_is_tried_again(monkeypatch: pytest.Mo
         calls.append(1)
         raise OSError("AWS Error NETWORK_CONNECTION: Could not connect to server")
 
-    with pytest.raises(s3.StoreUnavailable):
+    with pytest.raises(store_errors.StoreUnavailable):
         s3.retried(down, "lake", URI, "reading")
     assert len(calls) == s3.RETRIES and waits == [1.0, 2.0, 4.0, 8.0]
 
@@ -66,6 +67,6 @@ def test_only_a_store_that_does_not_answer_is_tried_again(monkeypatch: pytest.Mo
         calls.append(1)
         raise OSError(DRIVER_TEXT)
 
-    with pytest.raises(s3.StoreAccessDenied) as caught:
+    with pytest.raises(store_errors.StoreAccessDenied) as caught:
         s3.retried(refused, "lake", URI, "reading")
     assert len(calls) == 1 and caught.value.__cause__ is None  # the driver's error is not chained either

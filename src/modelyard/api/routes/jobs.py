@@ -46,7 +46,7 @@ from modelyard.errors import (
 from modelyard.formats import FORMATS, detect_format, safe_stem
 from modelyard.fsutil import atomic_path
 from modelyard.stores.connections import ConnectionsConfigError, MissingSecret, StoreNotAllowed
-from modelyard.stores.s3 import StoreAccessDenied, StoreObjectNotFound
+from modelyard.stores.errors import StoreAccessDenied, StoreObjectNotFound
 from modelyard.stores.uris import is_object_uri
 
 router = APIRouter(
