@@ -76,6 +76,8 @@ class Chunk:
     """Rows in the whole file, when the format records it (Parquet)."""
     source: str | None = None
     """The object the rows come from, when a job reads several (an s3:// prefix)."""
+    keys: pa.Table | None = None
+    """For a table's rows: their key columns, which name a bad row instead of its number."""
 
 
 def read_table(content: bytes, fmt: str) -> Table:
@@ -330,14 +332,14 @@ def parquet_rows(
             table = pa.Table.from_batches([batch])
             rows = np.arange(start_row + done, start_row + done + table.num_rows)
             done += table.num_rows
-            yield _typed_chunk(table, rows, done / total, total)
+            yield typed_chunk(table, rows, done / total, total)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise UnparseableFile(f"the Parquet file cannot be read: {exc}") from exc
     if not done:
-        yield _typed_chunk(file.schema_arrow.empty_table(), np.arange(0), 1.0, 0)
+        yield typed_chunk(file.schema_arrow.empty_table(), np.arange(0), 1.0, 0)
 
 
-def _typed_chunk(table: pa.Table, rows: np.ndarray, progress: float, total: int) -> Chunk:
+def typed_chunk(table: pa.Table, rows: np.ndarray, progress: float, total: int) -> Chunk:
     frame = table.to_pandas().reset_index(drop=True)
     return Chunk(Table(frame=frame, arrow=table), rows, progress=progress, rows_total=total)
 

@@ -1,10 +1,11 @@
 """Request and response bodies of the API, as they appear in its OpenAPI document."""
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.batch.spec import Status
+from modelyard.stores.uris import IDENTIFIER
 
 
 class PredictRequest(BaseModel):
@@ -31,7 +32,8 @@ class PredictResponse(BaseModel):
 
 
 class JobCreate(BaseModel):
-    """A batch job: score a file that is already on the data volume, or objects in a store."""
+    """A batch job: score a file that is already on the data volume, objects in a store, or a
+    PostgreSQL table."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -39,8 +41,13 @@ class JobCreate(BaseModel):
     input: str = Field(
         description="Path of a .csv, .parquet or .jsonl file, relative to the data volume; or an object "
         "s3://BUCKET/KEY, or every such object under s3://BUCKET/PREFIX/, of a store the connections "
-        "file allows reading.",
-        examples=["incoming/churn-sample.csv", "s3://landing/2026-12-01/"],
+        "file allows reading; or a table postgresql://CONNECTION/SCHEMA.TABLE, or a query the "
+        "connections file names, postgresql://CONNECTION?query=NAME.",
+        examples=[
+            "incoming/churn-sample.csv",
+            "s3://landing/2026-12-01/",
+            "postgresql://warehouse/landing.customers",
+        ],
     )
     version: int | None = Field(default=None, ge=1, description="Pin a version instead of production.")
     alias: str | None = Field(default=None, description="Score with the version this alias points at.")
@@ -48,7 +55,8 @@ class JobCreate(BaseModel):
         default=None,
         description="Output file, or folder when it ends with '/' (default scored/); relative to data. Or "
         "an object s3://BUCKET/KEY, or a dataset s3://BUCKET/PREFIX/ (parts and a _SUCCESS manifest), "
-        "of a store the connections file allows writing.",
+        "of a store the connections file allows writing. Or a table postgresql://CONNECTION/SCHEMA.TABLE "
+        "in a schema the connection may write (bad rows go to SCHEMA.TABLE_errors).",
     )
     format: str | None = Field(default=None, description="csv, parquet or jsonl (default: the input's).")
     fail_fast: bool = Field(default=False, description="Fail the job at the first invalid row.")
@@ -56,6 +64,21 @@ class JobCreate(BaseModel):
         default=None, description="csv, parquet or jsonl, for an input whose name does not say (e.g. .txt)."
     )
     overwrite: bool = Field(default=False, description="Replace the output if it exists (else 409).")
+    key: list[Annotated[str, Field(pattern=IDENTIFIER.pattern)]] = Field(
+        default=[],
+        description="For a table input: the columns that identify a row (default: its primary key).",
+        examples=[["id"]],
+    )
+    keep: list[Annotated[str, Field(pattern=IDENTIFIER.pattern)]] = Field(
+        default=[],
+        description="The input columns the output keeps (for a table input, default: its key and the "
+        "model's features); the predictions follow.",
+    )
+    mode: Literal["create", "replace", "append"] | None = Field(
+        default=None,
+        description="For a table output: create (default; 409 if it exists), replace (TRUNCATE and INSERT "
+        "in one transaction) or append.",
+    )
 
 
 class ErrorDetail(BaseModel):
@@ -188,7 +211,9 @@ class JobRecord(BaseModel):
     input: str
     output: str
     errors_output: str
-    format: Literal["csv", "parquet", "jsonl"]
+    format: Literal["csv", "parquet", "jsonl", "table"] = Field(
+        description="The output's format; `table` for a PostgreSQL table."
+    )
     fail_fast: bool
     origin: str | None
     rows_total: int | None

@@ -27,7 +27,7 @@ from modelyard.errors import InvalidInput
 from modelyard.formats import output_format
 from modelyard.scoring.predict import LoadedModel, predict, refuse_clashes, with_predictions
 from modelyard.scoring.validation import check, listed, where
-from modelyard.tabular import Chunk, TableWriter, read_chunks
+from modelyard.tabular import Chunk, read_chunks
 
 MODEL_COLUMNS = ["model", "model_version"]
 """Appended after the predictions, so a scored file says what scored it."""
@@ -98,8 +98,11 @@ def score_spec(
         output_format=spec.format,
         fail_fast=spec.fail_fast,
         on_progress=on_progress,
+        keep=spec.keep,
     )
     outputs.commit(settings, spec, [outputs.described(output, errors, result.rows_done, result.rows_failed)])
+    if outputs.in_place(spec):  # its part is the dataset's or the table's now
+        result.output, result.errors_output = spec.output, spec.errors_output
     return result
 
 
@@ -112,10 +115,12 @@ def score_chunks(
     fail_fast: bool = False,
     on_progress: ProgressHook | None = None,
     whole_file: bool = True,
+    keep: tuple[str, ...] = (),
 ) -> BatchResult:
     """Score chunk after chunk into `output`, invalid rows into `errors_output`. A whole file of
     which no row is valid fails (a wrong column type, say), with no output but its errors file;
-    pass whole_file=False for a part. Each target is committed only if the run succeeds."""
+    pass whole_file=False for a part. Each target is committed only if the run succeeds. With
+    `keep`, the output holds only those input columns, then what scoring added."""
     output, errors_output = _target(output), _target(errors_output)
     started = time.perf_counter()
     done = failed = 0
@@ -124,11 +129,11 @@ def score_chunks(
     refused: InvalidInput | None = None
     with errors_output.open() as errors_file:
         try:
-            with output.open() as sink, TableWriter(sink, output_format) as writer:
+            with output.writer(output_format) as writer:
                 for chunk in chunks:
                     chunk_started = time.perf_counter()
                     scored, problems, warnings = score_chunk(model, chunk, fail_fast)
-                    writer.write(scored)
+                    writer.write(kept(scored, keep, model))
                     errors_file.write(b"".join(json.dumps(p).encode() + b"\n" for p in problems))
                     done += scored.num_rows
                     failed += len(problems)
@@ -152,6 +157,12 @@ def score_chunks(
     return BatchResult(
         done, failed, str(output), str(errors_output), time.perf_counter() - started, counted(warned)
     )
+
+
+def kept(scored: pa.Table, keep: tuple[str, ...], model: LoadedModel) -> pa.Table:
+    if not keep:
+        return scored
+    return scored.select([*keep, *model.output_columns, *MODEL_COLUMNS])
 
 
 def _target(place: Path | Target) -> Target:
@@ -223,11 +234,12 @@ def _row_problems(findings: list[Any], chunk: Chunk) -> list[dict[str, Any]]:
             del item["row"]
             by_row.setdefault(row, []).append(item)
     line_of = chunk.table.line_of
+    keys = _keys_by_row(chunk) if chunk.keys is not None else None
     records = []
     for row in sorted(by_row):  # in file order, as line_of asks
         first, *others = by_row[row]
         record = {
-            "row": row,
+            **({"key": keys[row]} if keys is not None else {"row": row}),
             **({"object": chunk.source} if chunk.source else {}),
             **({"line": line_of(row)} if line_of else {}),
             **first,
@@ -236,3 +248,9 @@ def _row_problems(findings: list[Any], chunk: Chunk) -> list[dict[str, Any]]:
             record["other_problems"] = others
         records.append(record)
     return records
+
+
+def _keys_by_row(chunk: Chunk) -> dict[int, dict[str, Any]]:
+    """A table's rows name themselves by key: rows have no order in a table."""
+    assert chunk.keys is not None
+    return dict(zip((int(row) for row in chunk.rows), chunk.keys.to_pylist(), strict=True))

@@ -1,5 +1,5 @@
-"""What a job reads: one file or object, or every object under an s3:// prefix, chunk by chunk, and
-how a big input is cut into parts for several workers.
+"""What a job reads: one file or object, every object under an s3:// prefix, or a PostgreSQL table
+(batch/tables.py), chunk by chunk, and how a big input is cut into parts for several workers.
 
 A file or a single object is split as files always were (Parquet by row groups, CSV and JSON Lines
 by byte ranges), and its rows keep their numbers in the whole input. A prefix is split by object:
@@ -8,16 +8,17 @@ and each bad row names its object.
 """
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from modelyard.batch import parts as parting
+from modelyard.batch import tables
 from modelyard.batch.places import Store, object_uri, opener, store_for
 from modelyard.batch.spec import JobSpec
 from modelyard.config import Settings
 from modelyard.errors import InputNotFound
 from modelyard.stores import s3
 from modelyard.stores.s3 import StoredObject
-from modelyard.stores.uris import ObjectUri
+from modelyard.stores.uris import ObjectUri, is_table_uri
 from modelyard.tabular import Chunk, read_chunks
 
 
@@ -67,13 +68,24 @@ def plan(settings: Settings, spec: JobSpec, workers: int) -> list[parting.Part]:
 
 
 def whole(settings: Settings, spec: JobSpec, chunk_rows: int) -> Iterator[Chunk]:
+    if is_table_uri(spec.input):
+        return tables.read(settings, spec, None, chunk_rows)
     objects = _objects(spec)
     if objects is None:
         return read_chunks(opener(settings, spec.input, spec.input_format), spec.input_format, chunk_rows)
     return _of_objects(settings, spec, list(range(len(objects))), chunk_rows)
 
 
-def part(settings: Settings, spec: JobSpec, piece: parting.Part, chunk_rows: int) -> Iterator[Chunk]:
+def part(
+    settings: Settings,
+    spec: JobSpec,
+    piece: parting.Part,
+    chunk_rows: int,
+    on_begun: Callable[[], None] | None = None,
+) -> Iterator[Chunk]:
+    """One part's chunks; for a table, `on_begun` is called once it holds the job's snapshot."""
+    if is_table_uri(spec.input):
+        return tables.read(settings, spec, piece, chunk_rows, on_begun)
     if piece.objects:
         return _of_objects(settings, spec, list(piece.objects), chunk_rows)
     source = opener(settings, spec.input, spec.input_format)

@@ -7,18 +7,21 @@
   `_SUCCESS` manifest written last that lists every part with its rows and SHA-256. A split job's
   parts are the dataset's parts: nothing is copied. Readers that follow the convention read nothing
   until the manifest is there; with `overwrite`, the old parts are deleted only after it is.
+- A PostgreSQL table (`postgresql://CONNECTION/SCHEMA.TABLE`): each part is staged in a table of
+  its own, and the job's last transaction moves them all into the destination (batch/staging.py).
 """
 
 import json
 from datetime import UTC, datetime
 from typing import Any
 
+from modelyard.batch import staging
 from modelyard.batch.places import FileTarget, ObjectTarget, Store, Target, Written, object_uri, store_for
 from modelyard.batch.spec import JobSpec
 from modelyard.config import Settings
 from modelyard.errors import OutputExists
 from modelyard.stores import s3, upload
-from modelyard.stores.uris import ObjectUri
+from modelyard.stores.uris import ObjectUri, is_table_uri
 
 MANIFEST = "_SUCCESS"
 ERRORS_FOLDER = "_errors/"
@@ -30,10 +33,16 @@ def dataset(spec: JobSpec) -> ObjectUri | None:
     return uri if uri is not None and uri.is_prefix else None
 
 
+def in_place(spec: JobSpec) -> bool:
+    """Whether a split job's parts stay where they were written (a dataset's parts, a table's
+    staging tables) until the commit, rather than being joined into one file or object."""
+    return dataset(spec) is not None or is_table_uri(spec.output)
+
+
 def whole(settings: Settings, spec: JobSpec) -> tuple[Target, Target]:
     """The output and errors targets of a job scored in one piece."""
-    if dataset(spec) is not None:
-        return dataset_part(settings, spec, 0)
+    if in_place(spec):
+        return part(settings, spec, 0)
     uri = object_uri(spec.output, "output")
     if uri is None:
         return FileTarget(spec.output_path(settings.data_dir)), FileTarget(
@@ -46,6 +55,8 @@ def whole(settings: Settings, spec: JobSpec) -> tuple[Target, Target]:
 
 def part(settings: Settings, spec: JobSpec, index: int) -> tuple[Target, Target]:
     """Where one part of a split job writes, until the join."""
+    if is_table_uri(spec.output):
+        return staging.part_targets(settings, spec, index)
     if dataset(spec) is not None:
         return dataset_part(settings, spec, index)
     uri = object_uri(spec.output, "output")
@@ -53,8 +64,8 @@ def part(settings: Settings, spec: JobSpec, index: int) -> tuple[Target, Target]
     if uri is None:
         folder = spec.parts_folder(settings.data_dir)
         return FileTarget(folder / names[0]), FileTarget(folder / names[1])
-    store, staging = _store(settings, uri), staging_prefix(spec, uri)
-    return ObjectTarget(store, staging.under(names[0])), ObjectTarget(store, staging.under(names[1]))
+    store, hidden = _store(settings, uri), staging_prefix(spec, uri)
+    return ObjectTarget(store, hidden.under(names[0])), ObjectTarget(store, hidden.under(names[1]))
 
 
 def staging_prefix(spec: JobSpec, uri: ObjectUri) -> ObjectUri:
@@ -88,7 +99,11 @@ def _listing(written: Written, rows: int) -> dict[str, Any]:
 
 
 def commit(settings: Settings, spec: JobSpec, parts: list[dict[str, Any]]) -> None:
-    """For a dataset: write the manifest of its parts, then (with overwrite) delete the old parts."""
+    """For a dataset: write the manifest of its parts, then (with overwrite) delete the old parts.
+    For a table: the parts' staged rows into it, in one transaction."""
+    if is_table_uri(spec.output):
+        staging.commit(settings, spec, parts)
+        return
     prefix = dataset(spec)
     if prefix is None:
         return
@@ -133,6 +148,9 @@ def _is_part(prefix: ObjectUri, key: str) -> bool:
 
 def discard(settings: Settings, spec: JobSpec) -> None:
     """Remove what a failed or canceled job wrote to a store, and abort its unfinished uploads."""
+    if is_table_uri(spec.output):
+        staging.discard(settings, spec)
+        return
     uri = object_uri(spec.output, "output")
     if uri is None:
         return
@@ -142,7 +160,7 @@ def discard(settings: Settings, spec: JobSpec) -> None:
         mine = [key for key in upload.keys_under(client, store.name, uri) if f"-{spec.id}." in key]
         upload.abort_stale(client, store.name, uri, f"-{spec.id}.")
     else:
-        staging = staging_prefix(spec, uri)
-        mine = upload.keys_under(client, store.name, staging)
-        upload.abort_stale(client, store.name, staging, "")
+        hidden = staging_prefix(spec, uri)
+        mine = upload.keys_under(client, store.name, hidden)
+        upload.abort_stale(client, store.name, hidden, "")
     upload.delete(client, store.name, uri.bucket, mine)

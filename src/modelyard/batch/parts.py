@@ -45,9 +45,19 @@ class Part:
     """Parquet: the row groups it holds."""
     objects: tuple[int, ...] = ()
     """An s3:// prefix: the objects it holds, as indices into the job's list of them."""
+    low: str | None = None
+    """A table: the smallest value of the key's first column it holds (none for the first part)."""
+    high: str | None = None
+    """A table: the value of the key's first column where the next part starts (none for the last)."""
+    snapshot: str | None = None
+    """A table: the snapshot every part of the job reads, exported by its planner."""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        for name in ("low", "high", "snapshot"):
+            if data[name] is None:
+                del data[name]  # a file's part keeps the keys it always had
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Part":

@@ -7,7 +7,7 @@ through a multipart upload completed only at the end.
 """
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -18,7 +18,7 @@ from modelyard.fsutil import atomic_path
 from modelyard.stores import connections as stores
 from modelyard.stores import s3, upload
 from modelyard.stores.uris import ObjectUri, is_object_uri, parse
-from modelyard.tabular import Opener, as_opener
+from modelyard.tabular import Opener, TableWriter, as_opener
 
 
 @dataclass(frozen=True)
@@ -73,10 +73,20 @@ class Target(Protocol):
         """A context manager giving a binary sink; the target is committed when its block ends
         normally, and left as it was otherwise."""
 
+    def writer(self, fmt: str) -> Any:
+        """A context manager giving a sink of Arrow tables, committed as `open`'s is."""
+
     def opener(self) -> Opener:
         """Reads back what was committed."""
 
     def exists(self) -> bool: ...
+
+
+@contextmanager
+def formatted(target: "FileTarget | ObjectTarget", fmt: str) -> Iterator[TableWriter]:
+    """Arrow tables written to a file or object in a format (CSV, Parquet, JSON Lines)."""
+    with target.open() as sink, TableWriter(sink, fmt) as writer:
+        yield writer
 
 
 @dataclass
@@ -91,6 +101,9 @@ class FileTarget:
                 yield handle
             size = tmp.stat().st_size
         self.written = Written(str(self.path), size, "")  # a file needs no manifest
+
+    def writer(self, fmt: str) -> AbstractContextManager[TableWriter]:
+        return formatted(self, fmt)
 
     def opener(self) -> Opener:
         return lambda: self.path.open("rb")
@@ -113,6 +126,9 @@ class ObjectTarget:
         with upload.object_writer(self.store.client(), self.store.name, self.uri) as writer:
             yield writer  # type: ignore[misc]
         self.written = Written(self.uri.key, writer.size, writer.sha256)
+
+    def writer(self, fmt: str) -> AbstractContextManager[TableWriter]:
+        return formatted(self, fmt)
 
     def opener(self) -> Opener:
         fs = self.store.fs()

@@ -39,6 +39,19 @@ class Marker:
 
 
 @dataclass(frozen=True)
+class Since:
+    """The rows of a table input a scheduled run scores: `column` in (after, upto], fixed when the
+    run was planned (values as PostgreSQL prints them); no lower bound on a schedule's first run."""
+
+    column: str
+    after: str | None
+    upto: str
+
+
+TABLE_DEFAULTS = (("key", ()), ("columns", ()), ("keep", ()), ("mode", None), ("since", None))
+
+
+@dataclass(frozen=True)
 class JobSpec:
     id: str
     model: str
@@ -63,13 +76,24 @@ class JobSpec:
     overwrite: bool = False
     """For an output in a store: replace it if it exists (a dataset's old parts are deleted once the
     new manifest is written). A file's output was checked at submission."""
+    key: tuple[str, ...] = ()
+    """For a table input: the columns that identify a row (its primary key unless asked)."""
+    columns: tuple[str, ...] = ()
+    """For a table input: the columns read (the key, the model's features, the kept ones)."""
+    keep: tuple[str, ...] = ()
+    """The input columns the output keeps, when asked; else every column read."""
+    mode: str | None = None
+    """For a table output: create (refused if it exists), replace or append."""
+    since: Since | None = None
+    """For a scheduled run on a table's new rows: the range it scores."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         for marker in [data["marker"] or {}, *data["markers"]]:
             if marker.get("etag", "") is None:
                 del marker["etag"]  # a file's marker keeps the keys it always had
-        for name, default in (("marker", None), ("objects", ()), ("markers", ()), ("overwrite", False)):
+        optional = ("marker", None), ("objects", ()), ("markers", ()), ("overwrite", False)
+        for name, default in (*optional, *TABLE_DEFAULTS):
             if data[name] == default:
                 del data[name]  # the spec of a file job keeps the keys it always had
         return data
@@ -82,6 +106,10 @@ class JobSpec:
             values["marker"] = Marker(**values["marker"])
         values["objects"] = tuple(StoredObject(**item) for item in values.get("objects", ()))
         values["markers"] = tuple(Marker(**item) for item in values.get("markers", ()))
+        for name in ("key", "columns", "keep"):
+            values[name] = tuple(values.get(name, ()))
+        if values.get("since") is not None:
+            values["since"] = Since(**values["since"])
         return cls(**values)
 
     @classmethod

@@ -75,7 +75,7 @@ def join(job: Job, settings: Settings, spec: JobSpec, planned: list[parting.Part
     missing = [str(target) for pair in pieces for target in pair if not target.exists()]
     if missing:
         raise InputNotFound(f"the outputs of some parts are gone, score the file again: {missing[:3]}")
-    whole = outputs.whole(settings, spec) if outputs.dataset(spec) is None else None
+    whole = None if outputs.in_place(spec) else outputs.whole(settings, spec)
     if whole is not None:  # a file's or an object's errors, kept also when no row was valid
         with whole[1].open() as sink:
             parting.join([pair[1].opener() for pair in pieces], "jsonl", sink)
@@ -107,7 +107,7 @@ def _first_problem(errors: list[Target]) -> dict[str, Any]:
 
 def discard_parts(settings: Settings, spec: JobSpec) -> None:
     """Remove what the parts of a split job left: once joined, or when it failed or was canceled."""
-    if outputs.dataset(spec) is None and object_uri(spec.output, "output") is None:
+    if not outputs.in_place(spec) and object_uri(spec.output, "output") is None:
         shutil.rmtree(spec.parts_folder(settings.data_dir), ignore_errors=True)
     else:
         outputs.discard(settings, spec)

@@ -14,22 +14,29 @@ from pathlib import PurePosixPath
 import redis
 from rq.job import Job
 
-from modelyard.batch import inputs, queue
+from modelyard.batch import inputs, queue, staging, tables
 from modelyard.batch.files import output_files
 from modelyard.batch.outputs import ERRORS_FOLDER, MANIFEST
 from modelyard.batch.paths import data_path, not_found, relative_path
 from modelyard.batch.places import object_uri, store_for
-from modelyard.batch.spec import JobSpec, Marker
+from modelyard.batch.spec import JobSpec, Marker, Since
+from modelyard.batch.tables import table_uri
 from modelyard.config import Settings
 from modelyard.errors import InputNotFound, InvalidPath, InvalidRequest, OutputExists
 from modelyard.formats import detect_format
 from modelyard.registry.store import Registry
+from modelyard.stores import errors as store_errors
 from modelyard.stores import s3
 from modelyard.stores.s3 import StoredObject
+from modelyard.stores.uris import TableUri
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT = "scored/"
+TABLE_FORMAT = "table"
+"""The format of a table input or output: rows, not a file."""
+TABLE_FILE_FORMAT = "parquet"
+"""A table scored into a file or objects: Parquet by default, which keeps the columns' types."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +58,16 @@ class JobRequest:
     """For an input whose name does not say (e.g. data.txt)."""
     overwrite: bool = False
     """Replace an output that exists; without it, such a job is refused."""
+    key: tuple[str, ...] = ()
+    """For a table input: the columns that identify a row; by default its primary key."""
+    keep: tuple[str, ...] = ()
+    """The input columns the output keeps; for a table input, by default its key and the features."""
+    mode: str | None = None
+    """For a table output: create (the default; refused if it exists), replace or append."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", tuple(self.key))  # from JSON, lists
+        object.__setattr__(self, "keep", tuple(self.keep))
 
 
 def submit(
@@ -62,12 +79,20 @@ def submit(
     marker: Marker | None = None,
     objects: tuple[StoredObject, ...] | None = None,
     markers: tuple[Marker, ...] = (),
+    since: Since | None = None,
 ) -> Job:
     """Check the request, then enqueue it. `marker` (`markers` for objects), for scheduled runs, is
     written once the job's outputs are committed: the schedule's record that this input was scored."""
     identifier = job_id or uuid.uuid4().hex[:16]
     spec = resolve(
-        request, settings, job_id=identifier, origin=origin, marker=marker, objects=objects, markers=markers
+        request,
+        settings,
+        job_id=identifier,
+        origin=origin,
+        marker=marker,
+        objects=objects,
+        markers=markers,
+        since=since,
     )
     job = queue.job_queue(connection).enqueue_call(
         queue.SCORE,
@@ -99,36 +124,33 @@ def resolve(
     marker: Marker | None = None,
     objects: tuple[StoredObject, ...] | None = None,
     markers: tuple[Marker, ...] = (),
+    since: Since | None = None,
 ) -> JobSpec:
     """Everything a worker needs, resolved now: places, formats and the model version. An s3://
     input's objects are fixed now (`objects`, when the caller listed them already)."""
-    source = _source(request, settings, objects)
-    version = Registry(settings.model_dir).pick(request.model, request.version, request.alias).version
-    wanted = request.output or DEFAULT_OUTPUT
-    output_uri = object_uri(wanted, "output")
-    place: PurePosixPath = PurePosixPath(output_uri.key if output_uri else wanted)
-    folder = wanted.endswith("/") and not (output_uri and output_uri.is_prefix)
-    named, errors_place, output_format = output_files(
-        place,
-        folder=folder,
-        stem=source.stem if request.output else f"{source.stem}.{job_id}",
-        input_format=source.format,
-        requested_format=request.format,
+    picked = Registry(settings.model_dir).pick(request.model, request.version, request.alias)
+    table_in = table_uri(request.input, "input")
+    source = (
+        _table_source(request, settings, table_in, picked.schema.names)
+        if table_in
+        else _source(request, settings, objects)
     )
-    if output_uri is None:
-        output, errors = str(named) if folder else wanted, str(errors_place)  # a file: as the user wrote it
-    elif output_uri.is_prefix:
-        output, errors = wanted, str(output_uri.under(ERRORS_FOLDER))
+    wanted = request.output or DEFAULT_OUTPUT
+    table_out = table_uri(wanted, "output")
+    if table_out is not None:
+        output, errors, output_format = wanted, str(staging.errors_table(table_out)), TABLE_FORMAT
+        mode = _table_mode(settings, table_out, request)
     else:
-        output, errors = wanted, str(output_uri.beside(errors_place.name))
-    for path in (output, errors):
-        if _same_place(settings, path, source.place):
-            raise InvalidPath(f"output {path!r} is the input: choose another name")
-    _check_output(settings, output, errors, request.overwrite)
+        output, errors, output_format = _file_or_object(request, wanted, source, job_id)
+        mode = None
+        for path in (output, errors):
+            if _same_place(settings, path, source.place):
+                raise InvalidPath(f"output {path!r} is the input: choose another name")
+        _check_output(settings, output, errors, request.overwrite)
     return JobSpec(
         id=job_id,
         model=request.model,
-        version=version,
+        version=picked.version,
         input=source.place,
         input_format=source.format,
         output=output,
@@ -140,8 +162,57 @@ def resolve(
         marker=marker,
         objects=source.objects,
         markers=markers,
-        overwrite=request.overwrite and output_uri is not None,  # a file is checked here only
+        overwrite=request.overwrite and object_uri(output, "output") is not None,  # a file: checked here
+        key=source.key,
+        columns=source.columns,
+        keep=request.keep,
+        mode=mode,
+        since=since,
     )
+
+
+def _file_or_object(request: JobRequest, wanted: str, source: "_Source", job_id: str) -> tuple[str, str, str]:
+    """The output and errors places of a job writing a file or objects, and the output's format."""
+    output_uri = object_uri(wanted, "output")
+    place: PurePosixPath = PurePosixPath(output_uri.key if output_uri else wanted)
+    folder = wanted.endswith("/") and not (output_uri and output_uri.is_prefix)
+    named, errors_place, output_format = output_files(
+        place,
+        folder=folder,
+        stem=source.stem if request.output else f"{source.stem}.{job_id}",
+        input_format=source.format if source.format != TABLE_FORMAT else TABLE_FILE_FORMAT,
+        requested_format=request.format,
+    )
+    if output_uri is None:
+        return str(named) if folder else wanted, str(errors_place), output_format  # as the user wrote it
+    if output_uri.is_prefix:
+        return wanted, str(output_uri.under(ERRORS_FOLDER)), output_format
+    return wanted, str(output_uri.beside(errors_place.name)), output_format
+
+
+def _table_source(request: JobRequest, settings: Settings, uri: TableUri, features: list[str]) -> "_Source":
+    """A table or named query: its key (the one asked for, else the primary key) and the columns
+    a job reads, checked now."""
+    described = tables.describe(tables.place_for(settings, uri, "read", "input"), request.key)
+    columns = tables.columns_read(described, features, request.keep)
+    missing = [name for name in request.keep if name not in columns]
+    if missing:
+        raise InvalidRequest(f"keep: column {missing[0]!r} is not read")
+    return _Source(str(uri), uri.table or uri.query, TABLE_FORMAT, key=described.key, columns=columns)
+
+
+def _table_mode(settings: Settings, uri: TableUri, request: JobRequest) -> str:
+    """How a table output is written; `create` is refused now if the table exists."""
+    mode = request.mode or ("replace" if request.overwrite else "create")
+    if mode not in staging.MODES:
+        raise InvalidRequest(f"mode {mode!r}: give one of {', '.join(staging.MODES)}")
+    place = tables.place_for(settings, uri, "write", "output")
+    if mode == "create" and staging.exists(place, attempts=1):
+        raise OutputExists(
+            f"output {uri} already exists: choose another table, or ask to replace it or append to it "
+            '("mode": "replace" or "append"; modelyard jobs submit --mode replace)'
+        )
+    return mode
 
 
 @dataclass(frozen=True)
@@ -150,6 +221,8 @@ class _Source:
     stem: str
     format: str
     objects: tuple[StoredObject, ...] = ()
+    key: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()
 
 
 def _source(request: JobRequest, settings: Settings, objects: tuple[StoredObject, ...] | None) -> _Source:
@@ -166,7 +239,7 @@ def _source(request: JobRequest, settings: Settings, objects: tuple[StoredObject
     if objects is None:
         try:
             objects = inputs.listed(store, uri, attempts=1)
-        except s3.StoreUnavailable:  # the worker lists them, with retries, or fails saying why
+        except store_errors.StoreUnavailable:  # the worker lists them, with retries, or fails saying why
             named = request.input_format or ("csv" if uri.is_prefix else None)
             fmt = detect_format(uri.key, None, named, "give input_format")
             return _Source(str(uri), PurePosixPath(uri.name).stem, fmt)
@@ -204,9 +277,11 @@ def _check_output(settings: Settings, output: str, errors: str, overwrite: bool)
         fs = store.fs()
         try:
             if not s3.bucket_exists(fs, store.name, uri, attempts=1):
-                raise s3.StoreObjectNotFound(f"output {uri}: no such bucket (connection {store.name!r})")
+                raise store_errors.StoreObjectNotFound(
+                    f"output {uri}: no such bucket (connection {store.name!r})"
+                )
             exists = s3.exists(fs, store.name, uri.under(MANIFEST) if uri.is_prefix else uri, attempts=1)
-        except s3.StoreUnavailable:
+        except store_errors.StoreUnavailable:
             return  # a dataset's manifest is looked for again when the job commits
     if exists and not overwrite:
         what = (

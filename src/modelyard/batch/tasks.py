@@ -12,7 +12,7 @@ from typing import Any
 from rq import Worker
 from rq.job import Job
 
-from modelyard.batch import inputs, outputs, queue, running, split
+from modelyard.batch import inputs, outputs, queue, running, snapshots, split
 from modelyard.batch import parts as parting
 from modelyard.batch.files import score_chunks, score_spec
 from modelyard.batch.finish import finished, progress_hook
@@ -21,6 +21,7 @@ from modelyard.batch.spec import JobSpec
 from modelyard.batch.worker import model_cache
 from modelyard.config import Settings
 from modelyard.errors import InputNotFound
+from modelyard.stores.uris import is_table_uri
 
 
 def score(spec: dict[str, Any]) -> Any:
@@ -41,14 +42,17 @@ def join_parts(spec: dict[str, Any], parts: list[dict[str, Any]]) -> Any:
 
 
 def _score(job: Job, settings: Settings, spec: JobSpec) -> dict[str, Any]:
-    spec = inputs.resolved(settings, spec)
-    if not spec.objects and not spec.input_path(settings.data_dir).is_file():
-        raise InputNotFound(
-            f"{not_found(spec.input, settings.data_dir)}: the API and every worker must share that "
-            "folder, or the file was removed after the job was submitted"
-        )
-    workers = Worker.count(queue=queue.job_queue(job.connection))
-    planned = inputs.plan(settings, spec, max(workers, 1))
+    workers = max(Worker.count(queue=queue.job_queue(job.connection)), 1)
+    if is_table_uri(spec.input):
+        planned = snapshots.planned(job, settings, spec, workers)
+    else:
+        spec = inputs.resolved(settings, spec)
+        if not spec.objects and not spec.input_path(settings.data_dir).is_file():
+            raise InputNotFound(
+                f"{not_found(spec.input, settings.data_dir)}: the API and every worker must share that "
+                "folder, or the file was removed after the job was submitted"
+            )
+        planned = inputs.plan(settings, spec, workers)
     if len(planned) > 1:
         return split.fan_out(job, settings, spec, planned)
     model = model_cache(settings).get(spec.model, spec.version)
@@ -59,16 +63,18 @@ def _score(job: Job, settings: Settings, spec: JobSpec) -> dict[str, Any]:
 def _score_part(job: Job, settings: Settings, spec: JobSpec, part: parting.Part) -> dict[str, Any]:
     model = model_cache(settings).get(spec.model, spec.version)
     output, errors = outputs.part(settings, spec, part.index)
-    result = score_chunks(
-        model,
-        inputs.part(settings, spec, part, settings.chunk_rows),
-        output=output,
-        errors_output=errors,
-        output_format=spec.format,
-        fail_fast=spec.fail_fast,
-        on_progress=progress_hook(job, spec),
-        whole_file=False,
-    )
+    with snapshots.sharing(job, spec, part) as holds_snapshot:
+        result = score_chunks(
+            model,
+            inputs.part(settings, spec, part, settings.chunk_rows, holds_snapshot),
+            output=output,
+            errors_output=errors,
+            output_format=spec.format,
+            fail_fast=spec.fail_fast,
+            on_progress=progress_hook(job, spec),
+            whole_file=False,
+            keep=spec.keep,
+        )
     counts = finished(job, settings.data_dir, result, None)  # a part: the whole job is not done yet
     return {**counts, "written": outputs.described(output, errors, result.rows_done, result.rows_failed)}
 

@@ -57,14 +57,17 @@ def score_command(
     from modelyard.batch.files import output_files, score_file
     from modelyard.formats import detect_format
     from modelyard.serving.load import load
-    from modelyard.stores.uris import is_object_uri
+    from modelyard.stores.uris import is_object_uri, is_table_uri
 
     settings = get_settings()
     if version is not None and alias is not None:
         raise click.UsageError("pass either --version or --alias, not both")
     model_version = open_registry().pick(model_name, version, alias)
     model = load(model_version, settings.allow_version_mismatch, settings.batch_n_jobs, settings.runtime)
-    if is_object_uri(input_path) or (output is not None and is_object_uri(output)):
+    in_store = [
+        place for place in (input_path, output) if place and (is_object_uri(place) or is_table_uri(place))
+    ]
+    if in_store:
         _score_in_stores(model, input_path, output, fmt_option, input_format, fail_fast)
         return
     source = Path(input_path)

@@ -52,6 +52,14 @@ def jobs() -> None:
 )
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists (else the job is refused).")
 @click.option("--fail-fast", is_flag=True, help="Fail the job at the first invalid row.")
+@click.option("--key", multiple=True, help="A table input's column that identifies a row (repeat for more).")
+@click.option("--keep", multiple=True, help="An input column the output keeps (repeat for more).")
+@click.option(
+    "--mode",
+    type=click.Choice(["create", "replace", "append"]),
+    default=None,
+    help="For a table output: create (default), replace or append.",
+)
 @click.option("--wait", is_flag=True, help="Follow the job until it ends (a progress bar on a terminal).")
 def jobs_submit(
     model_name: str,
@@ -64,6 +72,9 @@ def jobs_submit(
     input_format: str | None,
     overwrite: bool,
     fail_fast: bool,
+    key: tuple[str, ...],
+    keep: tuple[str, ...],
+    mode: str | None,
     wait: bool,
 ) -> None:
     """Submit a file for scoring by the workers (--input in the data folder, or --upload)."""
@@ -78,14 +89,17 @@ def jobs_submit(
         "input_format": input_format,
         "overwrite": overwrite,
         "fail_fast": fail_fast,
+        "key": list(key) or None,
+        "keep": list(keep) or None,
+        "mode": mode,
     }
-    fields = {key: value for key, value in fields.items() if value is not None}
+    fields = {name: value for name, value in fields.items() if value is not None}
     client = ApiClient(get_settings())
     if upload is not None:
         with upload.open("rb") as handle:
             form = {
-                key: str(value).lower() if isinstance(value, bool) else str(value)
-                for key, value in fields.items()
+                name: str(value).lower() if isinstance(value, bool) else str(value)
+                for name, value in fields.items()
             }
             record = client.request(
                 "POST", "/v1/jobs/upload", files={"file": (upload.name, handle)}, data=form

@@ -9,11 +9,25 @@
         secret_key: {file: /run/secrets/lake_secret_key}
         read: [incoming, "shared/daily/"]           # a bucket, or a bucket and a prefix
         write: ["scores/nightly/"]
+      warehouse:
+        type: postgresql
+        host: db                       # port: 5432 by default
+        database: shop
+        user: modelyard
+        password: {file: /run/secrets/warehouse_password}
+        read: [landing]                # schemas
+        write: [scores]
+        queries:                       # postgresql://warehouse?query=recent_orders
+          recent_orders:
+            sql: SELECT id, amount, country FROM landing.orders WHERE status = 'open'
+            key: [id]
 
 The bucket of an `s3://` URI picks its connection (a bucket belongs to one connection), and the
 URI's key must lie under one of the prefixes that connection lists for the use: reading and writing
 are allowed separately, so an API caller can copy nothing the credentials reach beyond them. The
-file holds where the credentials come from, never the credentials themselves.
+file holds where the credentials come from, never the credentials themselves. A `postgresql://`
+URI names its connection; the schemas it lists for the use are the only ones jobs reach, and SQL
+comes only from this file.
 """
 
 import os
@@ -25,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from modelyard.configfile import ConfigFileError, read_config
 from modelyard.errors import InvalidRequest, ModelyardError
-from modelyard.stores.uris import BUCKET, ObjectUri
+from modelyard.stores.uris import BUCKET, IDENTIFIER, ObjectUri, TableUri
 
 Use = Literal["read", "write"]
 
@@ -127,20 +141,66 @@ class S3Connection(BaseModel):
         return {place.partition("/")[0] for place in [*self.read, *self.write]}
 
 
+def _names(value: tuple[str, ...]) -> tuple[str, ...]:
+    for name in value:
+        if not IDENTIFIER.match(name):
+            raise ValueError(f"{name!r} is not a name of letters, digits and '_' (at most 63)")
+    return value
+
+
+class NamedQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sql: str = Field(min_length=1)
+    """One SELECT; jobs read its rows as they read a table's."""
+    key: tuple[str, ...] = Field(min_length=1)
+    """The columns that identify a row: a query has no primary key to fall back on."""
+
+    _key = field_validator("key")(_names)
+
+
+class PostgresConnection(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["postgresql"]
+    host: str = Field(min_length=1)
+    port: int = Field(default=5432, ge=1, le=65535)
+    database: str = Field(min_length=1)
+    user: str = Field(min_length=1)
+    password: Secret
+    read: tuple[str, ...] = ()
+    """Schemas whose tables jobs may read."""
+    write: tuple[str, ...] = ()
+    """Schemas where jobs may write tables (and their staging, errors and ledger tables)."""
+    queries: dict[Annotated[str, Field(pattern=IDENTIFIER.pattern)], NamedQuery] = {}
+
+    _schemas = field_validator("read", "write")(_names)
+
+    def allows(self, uri: TableUri, use: Use) -> bool:
+        if uri.query:
+            return use == "read" and uri.query in self.queries
+        return uri.schema in (self.read if use == "read" else self.write)
+
+
+Connection = Annotated[S3Connection | PostgresConnection, Field(discriminator="type")]
+
+
 class ConnectionsFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    connections: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$")], S3Connection] = {}
+    connections: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$")], Connection] = {}
 
 
 class Connections:
     """The named connections, and which one a URI goes through."""
 
-    def __init__(self, named: dict[str, S3Connection], origin: str) -> None:
+    def __init__(self, named: dict[str, S3Connection | PostgresConnection], origin: str) -> None:
         self.named = named
         self.origin = origin
         self._by_bucket: dict[str, str] = {}
         for name, connection in named.items():
+            if not isinstance(connection, S3Connection):
+                continue
             for bucket in connection.buckets():
                 other = self._by_bucket.setdefault(bucket, name)
                 if other != name:
@@ -153,13 +213,34 @@ class Connections:
         """The connection that allows `use` of the URI, else a refusal (422) that says how to allow it."""
         name = self._by_bucket.get(uri.bucket)
         connection = self.named.get(name) if name else None
-        if connection is None or not connection.allows(uri, use):
+        if not isinstance(connection, S3Connection) or not connection.allows(uri, use):
             where = f"connection {name!r}" if name else "no connection"
             raise StoreNotAllowed(
                 f"{what} {uri}: {where} allows {'reading' if use == 'read' else 'writing'} there; "
                 f"list the bucket or prefix under `{use}` in the connections file ({self.origin})"
             )
         return name, connection  # type: ignore[return-value]
+
+    def for_table(self, uri: TableUri, use: Use, what: str) -> PostgresConnection:
+        """The PostgreSQL connection the URI names, if it allows `use` there; else a refusal (422)."""
+        connection = self.named.get(uri.connection)
+        if not isinstance(connection, PostgresConnection):
+            raise StoreNotAllowed(
+                f"{what} {uri}: no PostgreSQL connection {uri.connection!r} in the connections file "
+                f"({self.origin})"
+            )
+        if not connection.allows(uri, use):
+            place = f"query {uri.query!r}" if uri.query else f"schema {uri.schema!r}"
+            fix = (
+                f"write it under `queries` in the connections file ({self.origin})"
+                if uri.query
+                else f"list the schema under `{use}` in the connections file ({self.origin})"
+            )
+            raise StoreNotAllowed(
+                f"{what} {uri}: connection {uri.connection!r} allows no "
+                f"{'reading' if use == 'read' else 'writing'} of {place}; {fix}"
+            )
+        return connection
 
 
 def load(path: Path | None) -> Connections:

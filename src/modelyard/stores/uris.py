@@ -72,3 +72,61 @@ def parse(text: str, what: str) -> ObjectUri:
     if "\x00" in key or any(ord(c) < 32 for c in key):
         raise InvalidPath(f"{what} {text!r}: a key with control characters is not taken")
     return ObjectUri(bucket, key)
+
+
+TABLE_SCHEME = "postgresql://"
+CONNECTION = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+"""A connection's name, as the connections file allows it."""
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
+"""A schema, table or column name jobs may use: quoted as an identifier wherever it goes into SQL."""
+
+
+def is_table_uri(text: str) -> bool:
+    return text.lower().startswith(TABLE_SCHEME)
+
+
+@dataclass(frozen=True)
+class TableUri:
+    """`postgresql://CONNECTION/SCHEMA.TABLE`, or `postgresql://CONNECTION?query=NAME` (a query
+    written in the connections file: SQL never comes from a request)."""
+
+    connection: str
+    schema: str = ""
+    table: str = ""
+    query: str = ""
+
+    def beside(self, table: str) -> "TableUri":
+        """Another table in the same schema."""
+        return TableUri(self.connection, self.schema, table)
+
+    def __str__(self) -> str:
+        if self.query:
+            return f"{TABLE_SCHEME}{self.connection}?query={self.query}"
+        return f"{TABLE_SCHEME}{self.connection}/{self.schema}.{self.table}"
+
+
+def parse_table(text: str, what: str) -> TableUri:
+    """The URI's connection and table or query; refused (422) without repeating what a pasted
+    connection string may carry (a user, a password, a host)."""
+    if not is_table_uri(text):
+        raise InvalidPath(f"{what} is not a postgresql:// URI")
+    rest = text[len(TABLE_SCHEME) :]
+    authority, _, path = rest.partition("/")
+    authority, _, options = authority.partition("?")
+    if not CONNECTION.match(authority):
+        raise InvalidPath(
+            f"{what}: a postgresql:// URI names a connection of the connections file "
+            "(postgresql://CONNECTION/SCHEMA.TABLE), never a user, password, host or port"
+        )
+    if options and not path:
+        name = options.removeprefix("query=")
+        if not options.startswith("query=") or not IDENTIFIER.match(name):
+            raise InvalidPath(f"{what}: give a named query as postgresql://{authority}?query=NAME")
+        return TableUri(authority, query=name)
+    schema, dot, table = path.partition(".")
+    if not dot or not IDENTIFIER.match(schema) or not IDENTIFIER.match(table):
+        raise InvalidPath(
+            f"{what}: postgresql://{authority}/... must name SCHEMA.TABLE, each a name of letters, digits "
+            "and '_' (at most 63), e.g. postgresql://warehouse/public.customers"
+        )
+    return TableUri(authority, schema, table)
