@@ -9,17 +9,25 @@
         output: "scored/{date}/"        # folder, or s3:// prefix; {date}, {time} and {schedule} are the run's
         format: parquet                 # csv, parquet or jsonl; the input's by default
         fail_fast: false
+      - name: nightly-table                # a table's new rows into a scores table
+        cron: "0 2 * * *"
+        model: churn
+        input: postgresql://warehouse/landing.customers
+        since: updated_at               # each run scores the rows in (last run's maximum, now's]
+        since_lag: 5m                   # leave the last 5 minutes for transactions still open
+        output: postgresql://warehouse/scores.churn    # appended to (mode: append by default)
 
 A slot is one moment a schedule's cron names, in its own timezone. Slots are told apart by their
 wall-clock time, as cron does: the hour repeated when clocks go back runs once, and a time skipped
 when they go forward runs at the first minute after the jump.
 """
 
+import re
 import string
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -31,9 +39,10 @@ from modelyard.errors import InvalidPath, ModelyardError
 from modelyard.formats import FORMATS
 from modelyard.registry.store import NAME_PATTERN
 from modelyard.stores import connections
-from modelyard.stores.uris import is_object_uri, parse
+from modelyard.stores.uris import IDENTIFIER, is_object_uri, is_table_uri, parse, parse_table
 
 OUTPUT_FIELDS = {"date", "time", "schedule"}
+LAG = re.compile(r"^(\d+)([smh])$")
 
 
 class ScheduleConfigError(ModelyardError):
@@ -55,6 +64,16 @@ class Schedule(BaseModel):
     output: str = "scored/{schedule}/{date}/"
     format: str | None = None
     fail_fast: bool = False
+    since: str | None = Field(default=None, pattern=IDENTIFIER.pattern)
+    """For a table input: the watermark column (e.g. updated_at); each run scores the rows above the
+    last committed run's maximum, up to the maximum when it is planned."""
+    since_lag: str | None = None
+    """For a timestamp watermark: rows newer than this (e.g. 5m, 2h, 30s) wait for the next run,
+    so that transactions still open when a run is planned are not skipped."""
+    key: tuple[str, ...] = ()
+    keep: tuple[str, ...] = ()
+    mode: Literal["create", "replace", "append"] | None = None
+    """For a table output: append by default."""
 
     @field_validator("cron")
     @classmethod
@@ -75,6 +94,8 @@ class Schedule(BaseModel):
     @field_validator("input")
     @classmethod
     def _input(cls, value: str) -> str:
+        if is_table_uri(value):
+            return _table(value, "input")
         if is_object_uri(value):
             return _object_prefix(value, value, "input")
         return _inside_data(value, "a glob")
@@ -87,6 +108,8 @@ class Schedule(BaseModel):
             raise ValueError(
                 f"unknown {sorted(fields - OUTPUT_FIELDS)} in {value!r}; use {sorted(OUTPUT_FIELDS)}"
             )
+        if is_table_uri(value):
+            return _table(value, "output")
         folder = value if value.endswith("/") else value + "/"
         if is_object_uri(folder):
             return _object_prefix(
@@ -101,11 +124,35 @@ class Schedule(BaseModel):
             raise ValueError(f"{value!r} is not one of {sorted(FORMATS)}")
         return value
 
+    @field_validator("since_lag")
+    @classmethod
+    def _lag(cls, value: str | None) -> str | None:
+        if value is not None and not LAG.match(value):
+            raise ValueError(f"{value!r} is not a duration such as 30s, 5m or 2h")
+        return value
+
     @model_validator(mode="after")
     def _one_version(self) -> "Schedule":
         if self.version is not None and self.alias is not None:
             raise ValueError("give either version or alias, not both")
+        table_in, table_out = is_table_uri(self.input), is_table_uri(self.output)
+        if (self.since or self.key or self.since_lag) and not table_in:
+            raise ValueError("since, since_lag and key are for a postgresql:// input")
+        if self.since and not table_out:
+            raise ValueError(
+                "since needs a postgresql:// output: the ledger beside it records each run's range"
+            )
+        if self.since_lag and not self.since:
+            raise ValueError("since_lag needs since")
+        if self.mode and not table_out:
+            raise ValueError("mode is for a postgresql:// output")
         return self
+
+    @property
+    def lag_seconds(self) -> int:
+        match = LAG.match(self.since_lag or "0s")
+        assert match is not None
+        return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)]
 
     @property
     def zone(self) -> ZoneInfo:
@@ -142,6 +189,14 @@ def _object_prefix(value: str, example: str, what: str) -> str:
         raise ValueError(exc.message) from None
     if not uri.is_prefix:
         raise ValueError(f"{value!r}: a schedule's {what} in a store is a prefix: end it with '/'")
+    return value
+
+
+def _table(value: str, what: str) -> str:
+    try:
+        parse_table(value, what)
+    except InvalidPath as exc:
+        raise ValueError(exc.message) from None
     return value
 
 
@@ -182,13 +237,15 @@ def _check_stores(schedules: list[Schedule], settings: Settings) -> None:
             ("output", schedule.output_folder(datetime.now()), "write"),
         ]
         for field, place, use in places:
-            if is_object_uri(place):
-                try:
+            try:
+                if is_object_uri(place):
                     allowed.for_uri(parse(place, field), use, field)  # type: ignore[arg-type]
-                except ModelyardError as exc:
-                    raise ScheduleConfigError(
-                        f"schedule {schedule.name!r}: field {field!r}: {exc.message}"
-                    ) from None
+                elif is_table_uri(place):
+                    allowed.for_table(parse_table(place, field), use, field)  # type: ignore[arg-type]
+            except ModelyardError as exc:
+                raise ScheduleConfigError(
+                    f"schedule {schedule.name!r}: field {field!r}: {exc.message}"
+                ) from None
 
 
 def nightly(settings: Settings) -> dict[str, Any]:

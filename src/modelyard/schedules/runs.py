@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from rq.job import Job
 from modelyard.batch import inputs, queue, records
 from modelyard.batch.paths import relative_path
 from modelyard.batch.places import store_for
-from modelyard.batch.spec import Marker
+from modelyard.batch.spec import Marker, Since
 from modelyard.batch.submit import JobRequest, submit
 from modelyard.config import Settings
 from modelyard.errors import (
@@ -39,8 +39,9 @@ from modelyard.errors import (
 from modelyard.fsutil import sha256_file
 from modelyard.registry.store import Registry
 from modelyard.schedules.config import Schedule, slot_key
+from modelyard.schedules.watermark import new_rows
 from modelyard.stores.s3 import StoredObject
-from modelyard.stores.uris import ObjectUri, is_object_uri, parse
+from modelyard.stores.uris import ObjectUri, is_object_uri, is_table_uri, parse
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ RUNS_KEY = queue.PREFIX + "schedule-runs:{name}"
 HEARTBEAT_KEY = queue.PREFIX + "scheduler:heartbeat"
 """When the scheduler last ticked (it expires after three ticks without one)."""
 RUNS_KEPT = 100
+RANGE_KEY = queue.PREFIX + "schedule-range:{job}"
+"""The rows a table run scores, kept before its job is enqueued."""
 
 
 def run_id(schedule: Schedule, slot: datetime) -> str:
@@ -85,13 +88,15 @@ def run(
         log.warning("schedule run enqueues nothing: %s", problem, extra={"schedule": schedule.name})
         return _record(connection, settings, record)
     ctx = _Run(schedule, slot, identifier, settings, connection)
-    if is_object_uri(schedule.input):
+    if is_table_uri(schedule.input):
+        _enqueue_rows(ctx, record)
+    elif is_object_uri(schedule.input):
         _enqueue_objects(ctx, record)
     else:
         _enqueue_files(ctx, record, now)
     record["status"] = record.get("status") or (
         "enqueued" if record["jobs"] else "waiting for files" if record["waiting"] else "no new files"
-    )
+    )  # a table's run says "no new rows" itself
     log.info(
         "schedule run",
         extra={
@@ -115,16 +120,21 @@ class _Run:
     connection: redis.Redis
 
     def enqueue(self, input_place: str, job_id: str, overwrite: bool, **scored: Any) -> None:
-        """Submit the job of one input; `scored` holds what its markers need (see submit)."""
+        """Submit the job of one input; `scored` holds what its markers need, or the rows of a
+        table it scores (see submit)."""
+        output = self.schedule.output_folder(self.slot)
         request = JobRequest(
             model=self.schedule.model,
             input=input_place,
             version=self.schedule.version,
             alias=self.schedule.alias,
-            output=self.schedule.output_folder(self.slot),
+            output=output,
             format=self.schedule.format,
             fail_fast=self.schedule.fail_fast,
             overwrite=overwrite,
+            key=self.schedule.key,
+            keep=self.schedule.keep,
+            mode=self.schedule.mode or ("append" if is_table_uri(output) else None),
         )
         origin = f"schedule:{self.schedule.name}"
         submit(request, self.settings, self.connection, job_id=job_id, origin=origin, **scored)
@@ -209,6 +219,47 @@ def _enqueue_objects(ctx: "_Run", record: dict[str, Any]) -> None:
             record["status"] = f"{exc.code}: {exc.message}"
             return
     record["jobs"].append(job_id)
+
+
+def _enqueue_rows(ctx: "_Run", record: dict[str, Any]) -> None:
+    """One job for the table: all its rows, or with `since`, the new ones (schedules/watermark.py).
+    The range is fixed and kept with the run before the job is enqueued, so planning the same run
+    again gives the same job; a run waits while an earlier one of its schedule has not ended."""
+    job_id = ctx.job_id(ctx.schedule.input)
+    record["jobs"].append(job_id)
+    if Job.exists(job_id, ctx.connection):
+        return
+    since = None
+    try:
+        if ctx.schedule.since is not None:
+            running = [
+                r["id"] for r in runs(ctx.connection, ctx.schedule.name, 5) if r["status"] == "running"
+            ]
+            if running:
+                record.update(jobs=[], status=f"waiting: run {running[0]} has not ended")
+                return
+            since = _range(ctx, job_id)
+            if since is None:
+                record.update(jobs=[], status="no new rows")
+                return
+            record["range"] = {"column": since.column, "after": since.after, "upto": since.upto}
+        ctx.enqueue(ctx.schedule.input, job_id, overwrite=False, since=since)
+    except ModelyardError as exc:
+        record.update(jobs=[], status=f"{exc.code}: {exc.message}")
+        log.warning("schedule run enqueues nothing: %s", exc.message, extra={"schedule": ctx.schedule.name})
+
+
+def _range(ctx: "_Run", job_id: str) -> Since | None:
+    """The run's range: the one kept for this job if it was planned already, else a new one, kept."""
+    key = RANGE_KEY.format(job=job_id)
+    kept = ctx.connection.get(key)
+    if kept is not None:
+        return Since(**json.loads(kept))
+    since = new_rows(ctx.settings, ctx.schedule)
+    if since is not None:
+        ctx.connection.set(key, json.dumps(asdict(since)), ex=ctx.settings.job_retention_s, nx=True)
+        return Since(**json.loads(ctx.connection.get(key) or json.dumps(asdict(since))))
+    return None
 
 
 def _same_object(marker: Path, item: StoredObject) -> bool:
