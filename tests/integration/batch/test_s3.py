@@ -3,13 +3,11 @@ server mode, over HTTP, with request signing checked), real `modelyard worker` s
 private redis-server and the API over HTTP. Outputs are read back from the server and checked row
 by row against the registered model."""
 
-import contextlib
 import hashlib
 import io
 import json
 import os
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -27,6 +25,7 @@ from modelyard.tabular import write_table
 from tests import factories
 from tests.integration.batch.test_jobs import assert_scored_like_the_model, customers, ended, until_registered
 from tests.server import ApiServer, RedisServer, S3Server, WorkerProcess, free_port, run_cli
+from tests.stored import redis_texts
 
 SPLIT = {"chunk_rows": "100", "split_threshold_mb": "0.01", "part_rows": "1000"}
 WRONG_SECRET = "wrong-secret-3f9c1d7e8b"
@@ -163,18 +162,6 @@ def read_dataset(lake: dict[str, Any], bucket: str, prefix: str) -> tuple[dict[s
         assert len(frame) == item["rows"]
         frames.append(frame)
     return manifest, pd.concat(frames, ignore_index=True)
-
-
-def _unpacked(value: Any) -> str:
-    """RQ keeps a job's data zlib-compressed: read it as it is stored and unpacked."""
-    values = (
-        value.values() if isinstance(value, dict) else value if isinstance(value, list | set) else [value]
-    )
-    unpacked = []
-    for item in values:
-        with contextlib.suppress(zlib.error, TypeError):
-            unpacked.append(zlib.decompress(item).decode(errors="replace"))
-    return " ".join(unpacked)
 
 
 def test_an_object_and_a_prefix_are_scored_like_the_model(lake, workers) -> None:
@@ -391,17 +378,7 @@ def test_credentials_never_leave_the_connections_file(lake, workers) -> None:
 
     secrets = [lake["server"].secret_key, WRONG_SECRET]
     seen = [json.dumps(pasted), refused.text, json.dumps(record), lake["api"].logs(), worker.logs()]
-    connection = lake["redis"].client()
-    for key in connection.scan_iter(count=1000):
-        kind = connection.type(key).decode()
-        value = {
-            "string": lambda k: connection.get(k),
-            "hash": lambda k: connection.hgetall(k),
-            "list": lambda k: connection.lrange(k, 0, -1),
-            "set": lambda k: connection.smembers(k),
-            "zset": lambda k: connection.zrange(k, 0, -1),
-        }.get(kind, lambda k: b"")(key)
-        seen.append(repr(key) + repr(value) + _unpacked(value))
+    seen += redis_texts(lake["redis"].client())
     assert len(seen) > 10
     for text in seen:
         for secret in secrets:
