@@ -2,49 +2,31 @@
 neither missed nor scored twice.
 
 PostgreSQL lets a transaction export its snapshot for others to import, for as long as it stays
-open. The planner starts a keeper: a small process of its own session that exports the snapshot,
-prints its id, and holds the transaction until every part has imported it (or ended), the job is
-canceled, or the job's timeout passes. The planner plans the key ranges inside that snapshot and
+open. The planner starts a keeper (batch/keeper.py): a small process of its own session that exports
+the snapshot, prints its id, and holds the transaction until every part has imported it (or ended),
+the job is canceled, or the job's timeout passes. The planner plans the key ranges inside that snapshot and
 returns at once, so its worker is free to score a part. A part that starts after the keeper ended
 (rescued long after its worker died) reads the table as it is then, and says so in the log.
-
-    python -m modelyard.batch.snapshots JOB_ID INPUT_URI
 """
 
 import json
 import logging
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import redis
 from rq.job import Job
 
+from modelyard.batch import keeper, tables
 from modelyard.batch import parts as parting
-from modelyard.batch import queue, tables
 from modelyard.batch.spec import JobSpec
-from modelyard.config import Settings, get_settings
-from modelyard.errors import ModelyardError
-from modelyard.stores import postgres as pg
+from modelyard.config import Settings
 from modelyard.stores.errors import StoreUnavailable
-from modelyard.stores.uris import parse_table
 
 log = logging.getLogger(__name__)
 
 PLAN_META = "table_plan"
-POLL_S = 0.2
-PLANNING_S = 300
-"""How long the keeper waits for its planner to list the parts."""
-
-
-def _imported_key(job_id: str) -> str:
-    return f"{queue.PREFIX}snapshot:{job_id}:imported"
-
-
-def _parts_key(job_id: str) -> str:
-    return f"{queue.PREFIX}snapshot:{job_id}:parts"
 
 
 def planned(job: Job, settings: Settings, spec: JobSpec, workers: int) -> list[parting.Part]:
@@ -68,7 +50,7 @@ def planned(job: Job, settings: Settings, spec: JobSpec, workers: int) -> list[p
     from modelyard.batch.split import part_id  # split imports running, which imports this room
 
     job.connection.set(
-        _parts_key(spec.id), json.dumps([part_id(spec, p) for p in pieces]), ex=settings.job_timeout_s
+        keeper.parts_key(spec.id), json.dumps([part_id(spec, p) for p in pieces]), ex=settings.job_timeout_s
     )
     job.meta[PLAN_META] = [piece.to_dict() for piece in pieces]
     job.save_meta()
@@ -82,7 +64,7 @@ def sharing(job: Job, spec: JobSpec, piece: parting.Part) -> Iterator[Callable[[
 
     def imported() -> None:
         if piece.snapshot is not None:
-            job.connection.sadd(_imported_key(spec.id), job.id)
+            job.connection.sadd(keeper.imported_key(spec.id), job.id)
 
     try:
         yield imported
@@ -92,7 +74,7 @@ def sharing(job: Job, spec: JobSpec, piece: parting.Part) -> Iterator[Callable[[
 
 def _start_keeper(spec: JobSpec) -> str:
     process = subprocess.Popen(
-        [sys.executable, "-m", "modelyard.batch.snapshots", spec.id, spec.input],
+        [sys.executable, "-m", "modelyard.batch.keeper", spec.id, spec.input],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         start_new_session=True,  # it outlives the planner's work horse
@@ -105,39 +87,3 @@ def _start_keeper(spec: JobSpec) -> str:
         process.wait()
         raise StoreUnavailable(line.partition(" ")[2] or "the snapshot keeper ended without a snapshot")
     return line.removeprefix("snapshot ")
-
-
-def keep(job_id: str, input_uri: str) -> None:
-    """Export a snapshot, print its id, and hold it until the parts no longer need it."""
-    settings = get_settings()
-    connection = queue.connect(settings.redis_url)
-    try:
-        place = tables.place_for(settings, parse_table(input_uri, "input"), "read", "input")
-        with place.session("exporting a snapshot of") as conn:
-            pg.execute(conn, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            snapshot = pg.rows(conn, "SELECT pg_export_snapshot()")[0][0]
-            print(f"snapshot {snapshot}", flush=True)
-            _hold(connection, job_id, settings.job_timeout_s)
-    except ModelyardError as exc:
-        print(f"{exc.code} {exc.message}", flush=True)
-    finally:
-        connection.delete(_imported_key(job_id), _parts_key(job_id))
-
-
-def _hold(connection: redis.Redis, job_id: str, timeout_s: float) -> None:
-    started = time.monotonic()
-    while time.monotonic() < started + timeout_s:
-        parts = connection.get(_parts_key(job_id))
-        if parts is None and time.monotonic() > started + PLANNING_S:
-            break  # the planner died before it enqueued the parts
-        done = connection.smembers(_imported_key(job_id))
-        if parts is not None and {p.encode() for p in json.loads(parts)} <= done:
-            return
-        if connection.exists(queue.cancel_key(job_id)):
-            return
-        time.sleep(POLL_S)
-    log.warning("snapshot released: the job's parts did not all start in time", extra={"job_id": job_id})
-
-
-if __name__ == "__main__":
-    keep(sys.argv[1], sys.argv[2])

@@ -20,7 +20,8 @@ import io
 import json
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -80,8 +81,11 @@ class StageTarget:
         del fmt  # a table has no file format
         with self.place.session("writing to") as conn:
             sink = _StageWriter(conn, self.place.uri.schema, self.table)
-            yield sink
-            sink.finish()
+            try:
+                yield sink
+                sink.finish()
+            finally:
+                sink.close()
             conn.commit()
         self.written = Written(self.table, 0, "")
 
@@ -115,25 +119,45 @@ class StageTarget:
 
 
 class _StageWriter:
+    """Rows COPYed into a staging table on a thread of its own, one table in flight at most: the
+    database takes in one chunk while the next is scored."""
+
     def __init__(self, conn: Any, schema: str, table: str) -> None:
         self.conn, self.schema, self.table = conn, schema, table
         self.started = False
         self.names: list[str] | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="staging")
+        self._pending: Future[None] | None = None
 
     def write(self, table: pa.Table) -> None:
         if self.names is None:
             self.names = [pg_name(name) for name in table.column_names]
             if len(set(self.names)) < len(self.names):
                 raise InvalidRequest(f"two output columns share a name once cut to 63 bytes: {self.names}")
-        table = table.rename_columns(self.names)
-        if not self.started:  # a killed attempt's staging table is replaced
+        first, self.started = not self.started, True
+        self._wait()
+        self._pending = self._thread.submit(self._ingest, table.rename_columns(self.names), first)
+
+    def _ingest(self, table: pa.Table, first: bool) -> None:
+        if first:  # a killed attempt's staging table is replaced
             pg.execute(self.conn, f"DROP TABLE IF EXISTS {qualified(self.schema, self.table)}")
-        pg.ingest(self.conn, self.schema, self.table, table, create=not self.started)
-        self.started = True
+        pg.ingest(self.conn, self.schema, self.table, table, create=first)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
 
     def finish(self) -> None:
+        self._wait()
         if not self.started:
             raise AssertionError("a part wrote no table, not even an empty one")
+
+    def close(self) -> None:
+        """Wait for the table in flight, whatever happened: the connection closes next."""
+        with suppress(Exception):
+            self._wait()
+        self._thread.shutdown()
 
 
 class _ErrorSink:
@@ -201,15 +225,17 @@ def commit(settings: Settings, spec: JobSpec, parts: list[dict[str, Any]]) -> No
                 f"output {place.uri} already exists: choose another table, or ask to replace it or append "
                 'to it ("mode": "replace" or "append")'
             )
-        if not exists:
-            pg.execute(conn, f"CREATE TABLE {dest} (LIKE {qualified(schema, stages[0])})")
+        rest = stages
+        if not exists:  # the first part's staging table becomes the destination: nothing is copied
+            first, *rest = stages
+            pg.execute(conn, f"ALTER TABLE {qualified(schema, first)} RENAME TO {ident(place.uri.table)}")
         elif spec.mode == "replace":
             pg.execute(conn, f"TRUNCATE {dest}")
-        names = ", ".join(ident(name) for name in _columns(conn, schema, stages[0]))
-        for stage in stages:
+        for stage in rest:
+            names = ", ".join(ident(name) for name in _columns(conn, schema, stage))
             pg.execute(conn, f"INSERT INTO {dest} ({names}) SELECT {names} FROM {qualified(schema, stage)}")
         _errors_into(conn, spec, errors_table(place.uri), error_stages)
-        _drop(conn, schema, [*stages, *error_stages])
+        _drop(conn, schema, [*rest, *error_stages])
         conn.commit()
 
 

@@ -258,12 +258,14 @@ def plan(
     if wanted <= 1:
         return [parting.Part(0, 0, rows)]
     key = ident(spec.key[0])
-    shares = ", ".join(str(i / wanted) for i in range(1, wanted))
-    found = pg.rows(
-        conn,
-        f"SELECT (percentile_disc(ARRAY[{shares}]) WITHIN GROUP (ORDER BY {key}))::text[] "
-        f"FROM {place.relation}{where(spec, None)}",
-    )[0][0]
+    found = [
+        pg.rows(
+            conn,
+            f"SELECT {key}::text FROM {place.relation}{where(spec, None)} ORDER BY {key} "
+            f"OFFSET {rows * i // wanted} LIMIT 1",
+        )[0][0]
+        for i in range(1, wanted)
+    ]  # through the key's index, where it has one: no sort of the whole table
     bounds: list[str | None] = [None, *dict.fromkeys(found), None]
     return [
         parting.Part(i, 0, rows // (len(bounds) - 1), low=low, high=high, snapshot=snapshot)

@@ -119,13 +119,8 @@ def workers(warehouse: dict[str, Any]) -> Iterator[Callable[..., WorkerProcess]]
     started: list[WorkerProcess] = []
 
     def start(name: str, **settings: str) -> WorkerProcess:
-        worker = WorkerProcess(
-            warehouse["root"],
-            warehouse["redis"].url,
-            name,
-            connections=warehouse["settings"]["connections"],
-            **settings,
-        )
+        settings = {"connections": warehouse["settings"]["connections"], **settings}
+        worker = WorkerProcess(warehouse["root"], warehouse["redis"].url, name, **settings)
         started.append(worker)
         return worker
 
@@ -407,13 +402,7 @@ connections:
             **{**warehouse["settings"], "connections": str(connections)},
         ).wait()
         try:
-            WorkerProcess(
-                warehouse["root"],
-                warehouse["redis"].url,
-                "flaky",
-                connections=str(connections),
-                chunk_rows="100",
-            )
+            workers("flaky", connections=str(connections), chunk_rows="100")
             response = api.client.post(
                 "/v1/jobs",
                 json={
