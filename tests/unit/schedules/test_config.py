@@ -72,7 +72,34 @@ BAD = [
     ({"colour": "blue"}, "field 'colour'", "unknown field"),
     ({"version": 1, "alias": "canary"}, "field '(schedule)'", "either version or alias"),
     ({"format": "xlsx"}, "field 'format'", "not one of"),
+    ({"since": "updated_at"}, "field '(schedule)'", "for a postgresql:// input"),
+    (
+        {"input": "postgresql://wh/landing.t", "since": "updated_at", "output": "scored/"},
+        "field '(schedule)'",
+        "since needs a postgresql:// output",
+    ),
+    (
+        {"input": "postgresql://wh/landing.t", "since_lag": "5m", "output": "postgresql://wh/scores.t"},
+        "field '(schedule)'",
+        "since_lag needs since",
+    ),
+    ({"input": "postgresql://wh/landing.t", "since": "at", "since_lag": "5 min"}, "field 'since_lag'", "30s"),
+    ({"input": "postgresql://wh/landing.t; drop table x"}, "field 'input'", "SCHEMA.TABLE"),
+    ({"input": "postgresql://u:pw@db/shop"}, "field 'input'", "never a user, password, host or port"),
 ]
+
+
+def test_a_watermark_schedule_reads_its_lag() -> None:
+    schedule = Schedule(
+        name="rows",
+        cron="0 2 * * *",
+        model="m",
+        input="postgresql://wh/landing.t",
+        since="updated_at",
+        since_lag="5m",
+        output="postgresql://wh/scores.t",
+    )
+    assert schedule.lag_seconds == 300 and schedule.output_folder(datetime(2026, 1, 1)) == schedule.output
 
 
 @pytest.mark.parametrize(("change", "field", "message"), BAD)
