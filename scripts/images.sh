@@ -5,7 +5,9 @@
 #                                without one (nothing can be pulled): offline, as below
 #   scripts/images.sh --offline  stand-in base images made from Debian packages (debootstrap) and
 #                                Python packages from a wheelhouse downloaded on this host
-#   ... --demo                   also the demo profile's S3 test server (moto), the same way
+#   ... --demo                   also the demo profile's S3 test server (moto) and PostgreSQL
+#                                database, the same way (PostgreSQL on a base image made from
+#                                Debian's postgresql-15 package when offline)
 #
 # Either way the result runs with the same compose.yaml. What was chosen is written to
 # .images.env, which `make up` and the bundle hand to Compose.
@@ -25,8 +27,10 @@ done
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 PYTHON_IMAGE=${PYTHON_IMAGE:-python:3.11-slim-bookworm}
 REDIS_IMAGE=${REDIS_IMAGE:-redis:7.4-bookworm}
+POSTGRES_IMAGE=${POSTGRES_IMAGE:-postgres:15-bookworm} # the demo profile's, a build argument only
 OFFLINE_PYTHON=modelyard/python-offline:bookworm
 OFFLINE_REDIS=modelyard/redis-offline:bookworm
+OFFLINE_POSTGRES=modelyard/postgres-offline:bookworm
 
 scripts/docker.sh
 
@@ -84,6 +88,8 @@ if [ "$OFFLINE" = yes ]; then
     if [ "$DEMO" = yes ]; then
         say "downloading the S3 test server's wheels (moto[server]) on this host"
         wheels services/s3-demo/wheelhouse "moto[server]"
+        stand_in "$OFFLINE_POSTGRES" postgresql-15
+        POSTGRES_IMAGE=$OFFLINE_POSTGRES
     fi
 fi
 
@@ -114,7 +120,9 @@ docker tag "modelyard/scheduler:$VERSION" modelyard/scheduler:latest
 if [ "$DEMO" = yes ]; then
     say "building the demo profile's S3 test server (moto $(pinned moto); not for production)"
     docker compose --env-file .images.env --profile demo build --build-arg "MOTO_VERSION=$(pinned moto)" s3
+    say "building the demo profile's PostgreSQL on $POSTGRES_IMAGE (not for production)"
+    docker compose --env-file .images.env --profile demo build --build-arg "POSTGRES_IMAGE=$POSTGRES_IMAGE" postgres
 fi
 say "built in $(($(date +%s) - started)) s:"
 docker images --format '  {{.Repository}}:{{.Tag}}  {{.Size}}' |
-    grep -E "modelyard/(api|worker|scheduler|s3-demo):$VERSION " >&2
+    grep -E "modelyard/(api|worker|scheduler|s3-demo|postgres-demo):$VERSION " >&2

@@ -3,7 +3,8 @@
 # needed, writes .env from .env.example (with a random Redis password) the first time, builds the
 # images (offline when nothing can be pulled), starts everything and waits until it is healthy,
 # then trains the demo model into the models volume if no model is registered yet. With the demo
-# profile on (COMPOSE_PROFILES=demo in .env), the S3 test server's image is built and started too.
+# profile on (COMPOSE_PROFILES=demo in .env), the S3 test server's and the demo PostgreSQL's images
+# are built and started too, with a random PostgreSQL password written to .env the first time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { echo "up.sh: $*" >&2; }
@@ -18,6 +19,11 @@ fi
 scripts/docker.sh
 demo=
 if docker compose config --services | grep -qx s3; then demo=--demo; fi # the demo profile is on
+if [ -n "$demo" ] && ! grep -q '^MODELYARD_POSTGRES_PASSWORD=.' .env; then
+    say "writing a random password for the demo PostgreSQL (role modelyard) to .env"
+    sed -i '/^MODELYARD_POSTGRES_PASSWORD=/d' .env
+    echo "MODELYARD_POSTGRES_PASSWORD=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')" >>.env
+fi
 scripts/images.sh $demo # also writes the images it built into .env
 docker compose up -d --wait --remove-orphans
 docker compose run --rm admin modelyard demo train --if-missing
@@ -38,5 +44,6 @@ EOF
 if [ -n "$demo" ]; then
     cat <<EOF
   docker compose exec s3 s3-demo ls s3://scores/   # the demo profile's S3 test server (not for production)
+  docker compose exec postgres psql -c 'select count(*) from landing.customers'   # its PostgreSQL
 EOF
 fi

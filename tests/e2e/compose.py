@@ -49,6 +49,8 @@ class Stack:
         shutil.copy(ROOT / ".images.env", folder / "images.env")
         env = {
             "MODELYARD_REDIS_PASSWORD": secrets.token_hex(16),
+            # as `make up` writes it when the demo profile is on: its PostgreSQL refuses to start without
+            "MODELYARD_POSTGRES_PASSWORD": secrets.token_hex(16),
             "MODELYARD_PORT": str(port),
             "MODELYARD_API_PROCESSES": "2",
             "MODELYARD_WORKERS": "2",

@@ -11,7 +11,7 @@ from tests.e2e.compose import ROOT, run
 @pytest.fixture(scope="session")
 def images(request: pytest.FixtureRequest) -> str:
     """Built offline, as on a host with no registry: Debian stand-in bases, wheels from this host;
-    the demo profile's S3 test server too."""
+    the demo profile's S3 test server and PostgreSQL too."""
     if shutil.which("docker") is None or subprocess.run(["docker", "info"], capture_output=True).returncode:
         raise RuntimeError(
             "the end-to-end tests need a running Docker engine: run `make test` (it starts one)"
