@@ -34,19 +34,26 @@ def planned(job: Job, settings: Settings, spec: JobSpec, workers: int) -> list[p
     that a keeper holds for them. Planned once: a planner run again keeps the first plan."""
     if PLAN_META in job.meta:
         return [parting.Part.from_dict(item) for item in job.meta[PLAN_META]]
+    if workers <= 1:
+        return [parting.Part(0, 0, 0)]  # its reader counts the rows
     place = tables.input_place(settings, spec)
     assert place is not None
-    with place.session("reading") as conn:
-        tables.begin_snapshot(conn)
-        rows = tables.count(conn, place, spec)
-        conn.rollback()
-    if workers <= 1 or rows <= settings.part_rows:
-        return [parting.Part(0, 0, rows)]
-    snapshot = _start_keeper(spec)
-    with place.session("reading") as conn:
-        tables.begin_snapshot(conn, snapshot)
-        pieces = tables.plan(conn, place, spec, settings.part_rows, workers, snapshot)
-        conn.rollback()
+    process = _start_keeper(spec)  # meanwhile the table is counted: most of its start-up is hidden
+    try:
+        with place.session("reading") as conn:
+            tables.begin_snapshot(conn)
+            rows = tables.count(conn, place, spec)
+            conn.rollback()
+            if rows <= settings.part_rows:
+                process.terminate()  # not needed: the table is scored in one piece
+                return [parting.Part(0, 0, rows)]
+            snapshot = _snapshot_of(process)
+            tables.begin_snapshot(conn, snapshot)
+            pieces = tables.plan(conn, place, spec, settings.part_rows, workers, snapshot)
+            conn.rollback()
+    except BaseException:
+        process.terminate()
+        raise
     from modelyard.batch.split import part_id  # split imports running, which imports this room
 
     job.connection.set(
@@ -72,14 +79,18 @@ def sharing(job: Job, spec: JobSpec, piece: parting.Part) -> Iterator[Callable[[
         imported()
 
 
-def _start_keeper(spec: JobSpec) -> str:
-    process = subprocess.Popen(
+def _start_keeper(spec: JobSpec) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [sys.executable, "-m", "modelyard.batch.keeper", spec.id, spec.input],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         start_new_session=True,  # it outlives the planner's work horse
         text=True,
     )
+
+
+def _snapshot_of(process: subprocess.Popen[str]) -> str:
+    """The snapshot the keeper exported, once it has."""
     assert process.stdout is not None
     line = process.stdout.readline().strip()
     process.stdout.close()

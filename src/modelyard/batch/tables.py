@@ -175,17 +175,18 @@ def begin_snapshot(conn: Any, snapshot: str | None = None) -> bool:
     """Start a repeatable-read transaction, in the exported snapshot when given; False when that
     snapshot is gone (its exporter ended), and the transaction then has a fresh one."""
     pg.execute(conn, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-    if snapshot is None:
-        return True
-    try:
-        pg.execute(conn, f"SET TRANSACTION SNAPSHOT {literal(snapshot)}")
-        return True
-    except Exception as exc:
-        if not pg._is_driver_error(exc):
-            raise
-        conn.rollback()
-        pg.execute(conn, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        return False
+    imported = True
+    if snapshot is not None:
+        try:
+            pg.execute(conn, f"SET TRANSACTION SNAPSHOT {literal(snapshot)}")
+        except Exception as exc:
+            if not pg.is_driver_error(exc):
+                raise
+            conn.rollback()
+            pg.execute(conn, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            imported = False
+    pg.execute(conn, "SET LOCAL max_parallel_workers_per_gather = 0")  # the workers are the parallelism
+    return imported
 
 
 def count(conn: Any, place: Place, spec: JobSpec, piece: parting.Part | None = None) -> int:

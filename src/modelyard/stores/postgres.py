@@ -110,13 +110,16 @@ def driver_errors(name: str, doing: str) -> Iterator[None]:
     except ModelyardError:
         raise
     except Exception as exc:
-        if not _is_driver_error(exc):
+        if not is_driver_error(exc):
             raise
         raise translated(exc, name, doing) from None
 
 
-def _is_driver_error(exc: BaseException) -> bool:
-    return type(exc).__module__.startswith("adbc_driver_manager")
+def is_driver_error(exc: BaseException) -> bool:
+    """ADBC's errors; and mid-read, where the driver raises a plain OSError ("[libpq] ...")."""
+    return type(exc).__module__.startswith("adbc_driver_manager") or (
+        isinstance(exc, OSError) and "[libpq]" in str(exc)
+    )
 
 
 SQLSTATE = re.compile(r"SQLSTATE: ([0-9A-Z]{5})")

@@ -225,6 +225,8 @@ def test_a_table_into_a_table_and_into_an_s3_dataset_equals_the_model(warehouse,
         "model_version",
     ]  # by default the key and the features, then what scoring added ("name" is not kept)
     assert_scored_by_key(warehouse, scored, data, "churn")
+    result = warehouse["api"].client.get(f"/v1/jobs/{record['id']}/result")
+    assert result.status_code == 404 and "scores.churn there" in result.json()["error"]["message"]
     ledger = warehouse["db"].query("SELECT job_id, destination, rows FROM scores.modelyard_ledger")
     assert ledger == [(record["id"], "postgresql://warehouse/scores.churn", 700)]
 

@@ -46,8 +46,8 @@ from modelyard.errors import (
 from modelyard.formats import FORMATS, detect_format, safe_stem
 from modelyard.fsutil import atomic_path
 from modelyard.stores.connections import ConnectionsConfigError, MissingSecret, StoreNotAllowed
-from modelyard.stores.errors import StoreAccessDenied, StoreObjectNotFound
-from modelyard.stores.uris import is_object_uri
+from modelyard.stores.errors import StoreAccessDenied, StoreObjectNotFound, StoreUnavailable
+from modelyard.stores.uris import is_object_uri, is_table_uri
 
 router = APIRouter(
     prefix="/v1/jobs",
@@ -70,10 +70,12 @@ STORE_ERRORS = (
     StoreNotAllowed,
     StoreObjectNotFound,
     StoreAccessDenied,
+    StoreUnavailable,
     MissingSecret,
     ConnectionsConfigError,
 )
-"""What an s3:// input or output can meet at submission (a store that does not answer fails the job)."""
+"""What an input or output in a store can meet at submission (an S3 store that does not answer
+fails the job; a database must answer at once, since the table's key and columns are read then)."""
 FILES = {
     200: {
         "content": {media: {"schema": {"type": "string", "format": "binary"}} for media in FORMATS.values()}
@@ -184,7 +186,7 @@ def job_result(job_id: str, connection: QueueDep, settings: SettingsDep) -> File
     record = records.view(connection, job_id)
     if record["status"] != "finished":
         raise JobNotFinished(f"job {job_id} is {record['status']}: its output exists once it has finished")
-    return _download(record["output"], FORMATS[record["format"]], settings.data_dir)
+    return _download(record["output"], FORMATS.get(record["format"], ""), settings.data_dir)
 
 
 @router.get("/{job_id}/errors", response_class=FileResponse, responses=FILES)
@@ -202,7 +204,7 @@ def job_errors(job_id: str, connection: QueueDep, settings: SettingsDep) -> File
 
 
 def _download(relative: str, media_type: str, data_dir: Path) -> FileResponse:
-    if is_object_uri(relative):
+    if is_object_uri(relative) or is_table_uri(relative):
         raise NotFound(
             f"the job wrote to the store: read {relative} there (the API serves the data volume only)"
         )
