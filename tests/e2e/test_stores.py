@@ -1,8 +1,12 @@
-"""A schedule from a bucket prefix into a dated output prefix, for real: the stack of compose.yaml
-with its demo profile's S3 test server, the README's example schedule (examples/s3-demo/), a
-connections file whose access key comes from .env and whose secret is a Docker secret, as the
-README shows. A test-only compose.override.yaml publishes the S3 server's port, through which the
-test puts the input objects and reads back the `_SUCCESS` manifest and every scored row."""
+"""Schedules over stores, for real: the stack of compose.yaml with its demo profile's S3 test server
+and PostgreSQL, and the README's two example schedules (examples/s3-demo/ and examples/pg-demo/):
+
+- from a bucket prefix into a dated output prefix, through a connection whose access key comes from
+  .env and whose secret is a Docker secret, as the README shows. A test-only compose.override.yaml
+  publishes the S3 server's port, through which the test puts the input objects and reads back the
+  `_SUCCESS` manifest and every scored row;
+- from a table's new rows into a scores table, through a connection whose password comes from .env
+  (as `make up` writes it); the test adds rows and reads the scores with psql in the container."""
 
 import hashlib
 import io
@@ -18,6 +22,7 @@ import boto3
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from tests import factories
 from tests.e2e.compose import ROOT, Stack, ended, job, wait_for
@@ -25,6 +30,8 @@ from tests.server import free_port
 
 SCHEDULE = "nightly-lake"
 """The README's example schedule, from examples/s3-demo/schedules.yaml."""
+TABLE_SCHEDULE = "nightly-customers"
+"""The README's example schedule on new rows, from examples/pg-demo/schedules.yaml."""
 CONTAINER_UID = 10001
 """The user the modelyard images run as: Compose mounts a secret file as it is on the host."""
 
@@ -54,7 +61,11 @@ def lake(images: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lake
     read: [landing]
     write: [scores]
 """
+        + (ROOT / "examples" / "pg-demo" / "connections.yaml").read_text().split("connections:\n", 1)[1]
     )
+    examples = [ROOT / "examples" / name / "schedules.yaml" for name in ("s3-demo", "pg-demo")]
+    entries = [entry for path in examples for entry in yaml.safe_load(path.read_text())["schedules"]]
+    (folder / "schedules.yaml").write_text(yaml.safe_dump({"schedules": entries}))
     secret_file = folder / "lake_secret_key"
     secret_file.write_text(secret + "\n")
     if os.geteuid() == 0:
@@ -78,7 +89,7 @@ secrets:
         folder, "modelyard-e2e-s3", free_port(),
         COMPOSE_PROFILES="demo",
         MODELYARD_CONNECTIONS_FILE="./connections.yaml",
-        MODELYARD_SCHEDULES_FILE=str(ROOT / "examples" / "s3-demo" / "schedules.yaml"),
+        MODELYARD_SCHEDULES_FILE="./schedules.yaml",
         LAKE_ACCESS_KEY="lake-access",
         MODELYARD_API_PROCESSES="1",
         MODELYARD_WORKERS="1",
@@ -157,3 +168,58 @@ def test_a_scheduled_run_scores_new_objects_of_a_bucket_into_a_dated_dataset(lak
     assert (again["status"], again["unchanged"], again["jobs"]) == ("no new files", 2, [])
     logs = lake.stack.compose("logs", both=True)
     assert lake.secret not in logs and lake.secret not in json.dumps(record)
+
+
+def test_a_scheduled_run_scores_a_tables_new_rows_into_a_scores_table(lake: Lake) -> None:
+    """The demo database's 500 customers, then three new ones: each run appends only what is new,
+    and the ledger beside the scores records each run's range."""
+
+    def psql(sql: str) -> list[str]:
+        out = lake.stack.compose("exec", "-T", "postgres", "psql", "-d", "shop", "-At", "-F", ",", "-c", sql)
+        return out.splitlines()
+
+    trained = lake.stack.compose("run", "--rm", "admin", "modelyard", "demo", "train")  # the table's model
+    assert "version 2" in trained, trained
+
+    def run_now() -> dict[str, Any]:
+        answer = lake.stack.http.post(f"/v1/schedules/{TABLE_SCHEDULE}/run")
+        assert answer.status_code == 202, answer.text
+        return dict(answer.json())
+
+    first = run_now()
+    [job_id] = first["jobs"]
+    record = wait_for(lambda: job(lake.stack, job_id), ended)
+    assert record["status"] == "finished" and record["rows_done"] == 500, record
+    assert first["range"]["after"] is None
+    psql(
+        "INSERT INTO landing.customers (id, tenure_months, monthly_charges, support_calls, data_usage_gb,"
+        " plan, contract, payment_method, region) VALUES (1001, 3, 99.5, 6, 40.0, 'basic',"
+        " 'month-to-month', 'card', 'north'), (1002, 60, 20.0, 0, 2.5, 'premium', 'two-year', 'invoice',"
+        " 'east'), (1003, 12, 70.0, 1, 10.0, 'standard', 'one-year', 'wallet', 'south')"
+    )
+    second = run_now()
+    assert second["range"]["after"] == first["range"]["upto"], second
+    [job_id] = second["jobs"]
+    record = wait_for(lambda: job(lake.stack, job_id), ended)
+    assert record["status"] == "finished" and record["rows_done"] == 3, record
+    assert run_now()["status"] == "no new rows"
+
+    counts = psql(
+        "SELECT count(*), count(DISTINCT id), min(model_version), max(model_version) FROM scores.churn"
+    )
+    assert counts == ["503,503,2,2"]
+    new = psql(
+        "SELECT id, prediction, probability_no + probability_yes FROM scores.churn WHERE id > 1000 "
+        "ORDER BY id"
+    )
+    assert [line.split(",")[0] for line in new] == ["1001", "1002", "1003"]
+    assert all(
+        line.split(",")[1] in ("yes", "no") and abs(float(line.split(",")[2]) - 1) < 1e-9 for line in new
+    )
+    ledger = psql(
+        "SELECT rows, since_after IS NULL FROM scores.modelyard_ledger "
+        f"WHERE origin = 'schedule:{TABLE_SCHEDULE}' ORDER BY committed_at"
+    )
+    assert ledger == ["500,t", "3,f"]
+    password = lake.stack.compose("exec", "-T", "postgres", "printenv", "MODELYARD_POSTGRES_PASSWORD").strip()
+    assert password and password not in lake.stack.compose("logs", both=True)
