@@ -21,7 +21,7 @@ from modelyard.registry.store import Registry
 from modelyard.schedules import runs
 from modelyard.schedules.config import Schedule
 from tests import factories
-from tests.integration.batch.test_jobs import ended, until_registered
+from tests.integration.batch.test_jobs import ended, until_registered, wait_job
 from tests.pg import PostgresServer
 from tests.server import ApiServer, RedisServer, S3Server, WorkerProcess, free_port
 from tests.stored import redis_texts
@@ -157,18 +157,6 @@ def submit(warehouse: dict[str, Any], expect: int = 202, **body: Any) -> dict[st
     response = warehouse["api"].client.post("/v1/jobs", json=body)
     assert response.status_code == expect, response.text
     return dict(response.json())
-
-
-def wait_job(
-    warehouse: dict[str, Any], job_id: str, until: Callable[[dict[str, Any]], bool], timeout: float = 90
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        record = warehouse["api"].client.get(f"/v1/jobs/{job_id}").json()
-        if until(record):
-            return record
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} never got there: {record}")
 
 
 def run_job(warehouse: dict[str, Any], **body: Any) -> dict[str, Any]:

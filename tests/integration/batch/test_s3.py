@@ -23,7 +23,13 @@ from modelyard.stores import upload
 from modelyard.stores.uris import parse
 from modelyard.tabular import write_table
 from tests import factories
-from tests.integration.batch.test_jobs import assert_scored_like_the_model, customers, ended, until_registered
+from tests.integration.batch.test_jobs import (
+    assert_scored_like_the_model,
+    customers,
+    ended,
+    until_registered,
+    wait_job,
+)
 from tests.server import ApiServer, RedisServer, S3Server, WorkerProcess, free_port, run_cli
 from tests.stored import redis_texts
 
@@ -133,18 +139,6 @@ def submit(lake: dict[str, Any], expect: int = 202, **body: Any) -> dict[str, An
     response = lake["api"].client.post("/v1/jobs", json=body)
     assert response.status_code == expect, response.text
     return dict(response.json())
-
-
-def wait_job(
-    lake: dict[str, Any], job_id: str, until: Callable[[dict[str, Any]], bool], timeout: float = 90
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        record = lake["api"].client.get(f"/v1/jobs/{job_id}").json()
-        if until(record):
-            return record
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} never got there: {record}")
 
 
 def read_dataset(lake: dict[str, Any], bucket: str, prefix: str) -> tuple[dict[str, Any], pd.DataFrame]:
