@@ -18,7 +18,8 @@ fi
 
 scripts/docker.sh
 demo=
-if docker compose config --services | grep -qx s3; then demo=--demo; fi # the demo profile is on
+services=$(docker compose config --services) # read whole: `| grep -q` could cut compose off mid-write
+if grep -qx s3 <<<"$services"; then demo=--demo; fi # the demo profile is on
 if [ -n "$demo" ] && ! grep -q '^MODELYARD_POSTGRES_PASSWORD=.' .env; then
     say "writing a random password for the demo PostgreSQL (role modelyard) to .env"
     sed -i '/^MODELYARD_POSTGRES_PASSWORD=/d' .env
