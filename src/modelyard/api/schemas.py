@@ -234,6 +234,14 @@ class JobList(BaseModel):
     jobs: list[JobRecord]
 
 
+class RowRange(BaseModel):
+    """The rows of a table a run scores: `column` in (after, upto]."""
+
+    column: str
+    after: str | None = Field(description="None on the schedule's first run: every row up to `upto`.")
+    upto: str
+
+
 class RunRecord(BaseModel):
     id: str
     schedule: str
@@ -250,9 +258,12 @@ class RunRecord(BaseModel):
         description="When each waiting file will have settled (unchanged for MODELYARD_FILE_SETTLE_S): a "
         "run from then on scores it",
     )
+    range: RowRange | None = Field(
+        default=None, description="For a schedule on a table's new rows (since): the rows this run scores."
+    )
     status: str = Field(
         description="running, finished, failed, canceled (of its jobs), no new files, waiting for "
-        "files, model not registered, or model not ready: ..."
+        "files, no new rows, waiting: run ... has not ended, model not registered, or model not ready: ..."
     )
 
 
