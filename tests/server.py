@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -308,3 +309,20 @@ def churn_api(root: Path, **settings: str) -> "ApiServer":
     registry.register(factories.save(factories.classifier(), root / "m.joblib"), "churn")
     registry.promote("churn", 1)
     return ApiServer(registry.root, root / "api.log", **settings).wait()
+
+
+@contextlib.contextmanager
+def starting_workers(root: Path, redis_url: str, **defaults: str) -> Iterator[Callable[..., WorkerProcess]]:
+    """A call that starts a named worker (settings over `defaults`); all of them stopped at the end."""
+    started: list[WorkerProcess] = []
+
+    def start(name: str, **settings: str) -> WorkerProcess:
+        worker = WorkerProcess(root, redis_url, name, **{**defaults, **settings})
+        started.append(worker)
+        return worker
+
+    try:
+        yield start
+    finally:
+        for worker in started:
+            worker.stop()

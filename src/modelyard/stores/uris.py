@@ -1,5 +1,7 @@
-"""Object URIs as jobs and schedules write them: `s3://BUCKET/KEY` (one object) and
-`s3://BUCKET/PREFIX/` (every object under it). Anything else is a path on the data volume.
+"""Places in stores as jobs and schedules write them: `s3://BUCKET/KEY` (one object),
+`s3://BUCKET/PREFIX/` (every object under it), and `postgresql://CONNECTION/SCHEMA.TABLE` or
+`postgresql://CONNECTION?query=NAME` (a table, a named query). Anything else is a path on the data
+volume.
 
 A URI is checked before any connection is looked up: no credentials in it (they come only from the
 connections file), no `.` or `..` segments (some servers normalise them, which would step out of an

@@ -23,7 +23,7 @@ from modelyard.schedules.config import Schedule
 from tests import factories
 from tests.integration.batch.test_jobs import ended, until_registered, wait_job
 from tests.pg import PostgresServer
-from tests.server import ApiServer, RedisServer, S3Server, WorkerProcess, free_port
+from tests.server import ApiServer, RedisServer, S3Server, WorkerProcess, free_port, starting_workers
 from tests.stored import redis_texts
 
 SPLIT = {"chunk_rows": "100", "part_rows": "500"}
@@ -116,17 +116,9 @@ connections:
 @pytest.fixture
 def workers(warehouse: dict[str, Any]) -> Iterator[Callable[..., WorkerProcess]]:
     warehouse["redis"].client().flushall()
-    started: list[WorkerProcess] = []
-
-    def start(name: str, **settings: str) -> WorkerProcess:
-        settings = {"connections": warehouse["settings"]["connections"], **settings}
-        worker = WorkerProcess(warehouse["root"], warehouse["redis"].url, name, **settings)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
+    connections = warehouse["settings"]["connections"]
+    with starting_workers(warehouse["root"], warehouse["redis"].url, connections=connections) as start:
+        yield start
 
 
 def customers(rows: int, seed: int = 9, first_id: int = 1) -> pd.DataFrame:

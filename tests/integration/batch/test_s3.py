@@ -30,7 +30,7 @@ from tests.integration.batch.test_jobs import (
     until_registered,
     wait_job,
 )
-from tests.server import ApiServer, RedisServer, S3Server, WorkerProcess, free_port, run_cli
+from tests.server import ApiServer, RedisServer, S3Server, WorkerProcess, free_port, run_cli, starting_workers
 from tests.stored import redis_texts
 
 SPLIT = {"chunk_rows": "100", "split_threshold_mb": "0.01", "part_rows": "1000"}
@@ -106,18 +106,9 @@ connections:
 @pytest.fixture
 def workers(lake: dict[str, Any]) -> Iterator[Callable[..., WorkerProcess]]:
     lake["redis"].client().flushall()
-    started: list[WorkerProcess] = []
-
-    def start(name: str, **settings: str) -> WorkerProcess:
-        worker = WorkerProcess(
-            lake["root"], lake["redis"].url, name, connections=lake["settings"]["connections"], **settings
-        )
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
+    connections = lake["settings"]["connections"]
+    with starting_workers(lake["root"], lake["redis"].url, connections=connections) as start:
+        yield start
 
 
 def put(lake: dict[str, Any], bucket: str, key: str, data: pd.DataFrame, fmt: str = "csv") -> bytes:
