@@ -137,10 +137,12 @@ def where(spec: JobSpec, piece: parting.Part | None) -> str:
     conditions = []
     if spec.since is not None:
         conditions.append(_since(spec.since))
+    key = ident(spec.key[0]) if spec.key else ""
     if piece is not None and piece.low is not None:
-        conditions.append(f"{ident(spec.key[0])} >= {literal(piece.low)}")
+        at_least = f"{key} >= {literal(piece.low)}"  # the last part also takes a given key's NULLs
+        conditions.append(at_least if piece.high is not None else f"({at_least} OR {key} IS NULL)")
     if piece is not None and piece.high is not None:
-        conditions.append(f"{ident(spec.key[0])} < {literal(piece.high)}")
+        conditions.append(f"{key} < {literal(piece.high)}")
     return f" WHERE {' AND '.join(conditions)}" if conditions else ""
 
 
@@ -267,7 +269,7 @@ def plan(
         )[0][0]
         for i in range(1, wanted)
     ]  # through the key's index, where it has one: no sort of the whole table
-    bounds: list[str | None] = [None, *dict.fromkeys(found), None]
+    bounds: list[str | None] = [None, *dict.fromkeys(b for b in found if b is not None), None]
     return [
         parting.Part(i, 0, rows // (len(bounds) - 1), low=low, high=high, snapshot=snapshot)
         for i, (low, high) in enumerate(itertools.pairwise(bounds))
