@@ -10,7 +10,6 @@ returns at once, so its worker is free to score a part. A part that starts after
 """
 
 import json
-import logging
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -23,8 +22,6 @@ from modelyard.batch import parts as parting
 from modelyard.batch.spec import JobSpec
 from modelyard.config import Settings
 from modelyard.stores.errors import StoreUnavailable
-
-log = logging.getLogger(__name__)
 
 PLAN_META = "table_plan"
 

@@ -219,7 +219,7 @@ def commit(settings: Settings, spec: JobSpec, parts: list[dict[str, Any]]) -> No
             _drop(conn, schema, [*stages, *error_stages])
             conn.commit()
             return
-        exists = pg.rows(conn, f"SELECT to_regclass({literal(dest)})")[0][0] is not None
+        exists = _table_exists(conn, dest)
         if exists and spec.mode == "create":
             raise OutputExists(
                 f"output {place.uri} already exists: choose another table, or ask to replace it or append "
@@ -314,7 +314,11 @@ def _drop(conn: Any, schema: str, tables: list[str]) -> None:
 def exists(place: Place, attempts: int = pg.RETRIES) -> bool:
     with place.session("reading", attempts) as conn:
         name = qualified(place.uri.schema, place.uri.table)
-        return pg.rows(conn, f"SELECT to_regclass({literal(name)})")[0][0] is not None
+        return _table_exists(conn, name)
+
+
+def _table_exists(conn: Any, qualified_name: str) -> bool:
+    return pg.rows(conn, f"SELECT to_regclass({literal(qualified_name)})")[0][0] is not None
 
 
 def discard(settings: Settings, spec: JobSpec) -> None:

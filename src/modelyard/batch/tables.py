@@ -100,10 +100,11 @@ def describe(place: Place, key: tuple[str, ...]) -> Described:
     return Described(columns, key)
 
 
-def _schema(conn: Any, place: Place) -> pa.Schema:
+def _schema(conn: Any, place: Place, names: str = "*") -> pa.Schema:
+    """The columns of the input (or the named ones), as the driver types them, without reading a row."""
     cursor = conn.cursor()
     try:
-        cursor.execute(f"SELECT * FROM {place.relation} LIMIT 0")
+        cursor.execute(f"SELECT {names} FROM {place.relation} LIMIT 0")
         return cursor.fetch_arrow_table().schema
     finally:
         cursor.close()
@@ -154,13 +155,7 @@ def _since(since: Since) -> str:
 
 def _select(conn: Any, place: Place, spec: JobSpec) -> str:
     """The columns to read, cast where Arrow would not carry them plainly."""
-    cursor = conn.cursor()
-    try:
-        names = ", ".join(map(ident, spec.columns))
-        cursor.execute(f"SELECT {names} FROM {place.relation} LIMIT 0")
-        schema = cursor.fetch_arrow_table().schema
-    finally:
-        cursor.close()
+    schema = _schema(conn, place, ", ".join(map(ident, spec.columns)))
     items = []
     for field in schema:
         pg_type = (field.metadata or {}).get(b"POSTGRESQL:type", b"").decode()
