@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     job_retention_days: float = Field(default=7.0, gt=0)
     """How long finished and failed job records stay visible (GET /v1/jobs/{id})."""
 
+    reports: bool = True
+    """Write a report of every batch run (rows, invalid rows, drift from the version's reference
+    profile) to <data_dir>/reports/; kept as long as job records."""
+
     job_timeout_s: int = Field(default=6 * 3600, ge=1)
     """Longest a batch job (or one part of a split file) may run before the worker stops it."""
 

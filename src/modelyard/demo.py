@@ -18,6 +18,8 @@ from modelyard.compiled.choose import read_report
 from modelyard.compiled.compile import compile_registered
 from modelyard.fsutil import atomic_write_bytes
 from modelyard.registry.store import Registry
+from modelyard.reports import profile as profiles
+from modelyard.tabular import Table
 
 MODEL_NAME = "churn"
 NUMERIC = ["tenure_months", "monthly_charges", "support_calls", "data_usage_gb"]
@@ -101,6 +103,9 @@ def train(registry: Registry, data_dir: Path, rows: int = 5000) -> DemoResult:
     model_version = registry.get(MODEL_NAME, version)
     if read_report(model_version) is None:
         compile_registered(model_version, x_test)  # verified on the holdout rows
+    if profiles.read(model_version)[0] is None:
+        profile, _ = profiles.profile_rows(model_version, Table(frame=x_train), "the demo's training data")
+        profiles.write(model_version, profile)
     registry.promote(MODEL_NAME, version)
     return DemoResult(version=version, reused=reused, metrics=metrics, sample_path=write_sample(data_dir))
 

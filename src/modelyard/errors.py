@@ -58,6 +58,10 @@ class JobNotFound(NotFound):
     code = "job_not_found"
 
 
+class ReportNotFound(NotFound):
+    code = "report_not_found"
+
+
 class ScheduleNotFound(NotFound):
     code = "schedule_not_found"
 

@@ -88,7 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         budget=settings.max_inflight_bytes,
         larger={"/v1/jobs/upload": settings.max_job_upload_bytes},
     )
-    app.add_middleware(RequestContextMiddleware)  # outermost: every response gets an id
+    app.add_middleware(
+        RequestContextMiddleware, on_response=metrics.responded
+    )  # outermost: every response gets an id
     openapi.install(app, app.state.store)
     docs.install(app, settings)
     return app

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from prometheus_client import (
@@ -26,6 +27,7 @@ from prometheus_client.registry import Collector
 from modelyard.batch import metrics as queue_metrics
 from modelyard.batch import queue
 from modelyard.errors import ModelyardError
+from modelyard.schedules import runs as schedule_runs
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -83,6 +85,13 @@ class ApiMetrics:
             multiprocess_mode="livemax",
         )
 
+        self.responses = Counter(
+            "modelyard_http_responses",
+            "HTTP responses by status code",
+            ["status"],
+            registry=self.registry,
+        )
+        self._responses_by_status: dict[int, Any] = {}
         self.microbatch = Histogram(
             "modelyard_microbatch_requests",
             "Requests scored together in one micro-batch",
@@ -90,6 +99,12 @@ class ApiMetrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
             registry=self.registry,
         )
+
+    def responded(self, status: int) -> None:
+        counter = self._responses_by_status.get(status)
+        if counter is None:  # a label lookup per request costs more than the count itself
+            counter = self._responses_by_status[status] = self.responses.labels(str(status))
+        counter.inc()
 
     @contextmanager
     def track_prediction(self) -> Iterator[PredictionTrack]:
@@ -159,3 +174,50 @@ class QueueCollector(Collector):
         )
         chunks.add_metric([], snap.chunk_buckets, snap.chunk_sum)
         yield chunks
+        yield from _schedule_metrics(snap)
+        beat = schedule_runs.last_beat(self.connection)
+        if beat is not None:
+            heartbeat = GaugeMetricFamily(
+                "modelyard_scheduler_heartbeat_timestamp_seconds", "When the scheduler last ticked"
+            )
+            heartbeat.add_metric([], beat.timestamp())
+            yield heartbeat
+
+
+def _schedule_metrics(snap: queue_metrics.QueueSnapshot) -> Iterator[Metric]:
+    """Each schedule's last run with a report (batch/reporting.py), for alerts on drift and bad rows."""
+    families = {
+        "drift": GaugeMetricFamily(
+            "modelyard_schedule_drift",
+            "Population stability index of each feature in the schedule's last run, against the "
+            "version's reference profile (0.1 moderate, 0.25 major)",
+            labels=["schedule", "feature"],
+        ),
+        "prediction": GaugeMetricFamily(
+            "modelyard_schedule_prediction_drift",
+            "Population stability index of the predictions in the schedule's last run",
+            labels=["schedule"],
+        ),
+        "invalid": GaugeMetricFamily(
+            "modelyard_schedule_invalid_share",
+            "Share of invalid rows in the schedule's last run",
+            labels=["schedule"],
+        ),
+        "rows": GaugeMetricFamily(
+            "modelyard_schedule_rows_scored", "Rows scored by the schedule's last run", labels=["schedule"]
+        ),
+        "success": GaugeMetricFamily(
+            "modelyard_schedule_last_success_timestamp_seconds",
+            "When the schedule's last successful run was committed",
+            labels=["schedule"],
+        ),
+    }
+    for name, figures in sorted(snap.schedules.items()):
+        for feature, value in sorted(figures.drift.items()):
+            families["drift"].add_metric([name, feature], value)
+        if figures.prediction_drift is not None:
+            families["prediction"].add_metric([name], figures.prediction_drift)
+        families["invalid"].add_metric([name], figures.invalid_share)
+        families["rows"].add_metric([name], figures.rows_scored)
+        families["success"].add_metric([name], figures.finished_at)
+    yield from families.values()

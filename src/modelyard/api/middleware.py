@@ -4,6 +4,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,10 +24,12 @@ RELEASE_AFTER_BYTES = 8 * 1024 * 1024
 
 
 class RequestContextMiddleware:
-    """Gives every request an id (the caller's X-Request-ID if sane), echoes it, logs the request."""
+    """Gives every request an id (the caller's X-Request-ID if sane), echoes it, logs the request,
+    and tells `on_response` its status."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, on_response: Callable[[int], None] | None = None) -> None:
         self.app = app
+        self.on_response = on_response
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,6 +55,8 @@ class RequestContextMiddleware:
                 error = ModelyardError(f"internal error; quote request id {rid} when reporting it")
                 await error_response(error)(scope, receive, send_with_id)
         finally:
+            if self.on_response is not None:
+                self.on_response(status)
             quiet = scope["path"] in PROBES and status < 400  # a healthcheck every few seconds
             log.log(
                 logging.DEBUG if quiet else logging.INFO,

@@ -234,6 +234,65 @@ class JobList(BaseModel):
     jobs: list[JobRecord]
 
 
+class InvalidCount(BaseModel):
+    field: str | None = Field(description="The field at fault; null for a malformed row.")
+    code: str
+    rows: int
+
+
+class RowCounts(BaseModel):
+    read: int
+    scored: int
+    invalid: int
+
+
+class Reference(BaseModel):
+    rows: int
+    source: str = Field(description="The reference rows' file, or the demo's training data.")
+    created_at: str
+
+
+class DriftMethod(BaseModel):
+    method: str
+    empty_share: float = Field(description="Share an empty bin counts as, on either side.")
+    thresholds: dict[str, float] = Field(description="moderate and major: the usual 0.1 and 0.25.")
+
+
+class Compared(BaseModel):
+    """A feature (or the predictions): the run's counts on the reference's bins, and its drift."""
+
+    name: str
+    kind: Literal["numeric", "categorical"]
+    psi: float | None = Field(description="Population stability index; null when no row was scored.")
+    status: Literal["stable", "moderate", "major", "no rows"]
+    bins: list[str] = Field(description="What each bin holds; the last is missing values.")
+    reference: list[int] = Field(description="Reference rows per bin.")
+    run: list[int] = Field(description="The run's valid rows per bin.")
+
+
+class JobReport(BaseModel):
+    """What a committed batch run scored, what it set aside, and how far its data drifted from the
+    version's reference profile (features worst first)."""
+
+    job_id: str
+    model: str
+    version: int
+    origin: str | None
+    schedule: str | None
+    input: str
+    output: str
+    submitted_at: str | None
+    finished_at: str
+    rows: RowCounts
+    invalid_share: float
+    invalid: list[InvalidCount] = Field(description="Invalid rows by field and code, most first.")
+    reference: Reference | None = Field(description="Null when the version has no reference profile.")
+    note: str | None = Field(description="Why drift is not computed, when it is not.")
+    drift: DriftMethod
+    features: list[Compared]
+    prediction: Compared | None
+
+
 class RowRange(BaseModel):
     """The rows of a table a run scores: `column` in (after, upto]."""
 

@@ -25,6 +25,7 @@ from modelyard.batch.spec import JobSpec
 from modelyard.config import Settings
 from modelyard.errors import InvalidInput
 from modelyard.formats import output_format
+from modelyard.reports.tally import Tally
 from modelyard.scoring.predict import LoadedModel, predict, refuse_clashes, with_predictions
 from modelyard.scoring.validation import check, listed, where
 from modelyard.tabular import Chunk, read_chunks
@@ -43,6 +44,8 @@ class BatchResult:
     seconds: float
     warnings: list[dict[str, Any]] = field(default_factory=list)
     """Rows scored with a caveat, by field and code: [{"field", "code", "count"}]."""
+    tally: Tally | None = None
+    """What the run's report is made of, when one was asked for."""
 
     @property
     def rows_total(self) -> int:
@@ -85,7 +88,11 @@ def score_file(
 
 
 def score_spec(
-    settings: Settings, spec: JobSpec, model: LoadedModel, on_progress: ProgressHook | None
+    settings: Settings,
+    spec: JobSpec,
+    model: LoadedModel,
+    on_progress: ProgressHook | None,
+    tally: Tally | None = None,
 ) -> BatchResult:
     """A job's input scored in one piece into its outputs, committed: by a worker, or by
     `modelyard score` for places in stores."""
@@ -99,6 +106,7 @@ def score_spec(
         fail_fast=spec.fail_fast,
         on_progress=on_progress,
         keep=spec.keep,
+        tally=tally,
     )
     outputs.commit(settings, spec, [outputs.described(output, errors, result.rows_done, result.rows_failed)])
     if outputs.in_place(spec):  # its part is the dataset's or the table's now
@@ -116,11 +124,13 @@ def score_chunks(
     on_progress: ProgressHook | None = None,
     whole_file: bool = True,
     keep: tuple[str, ...] = (),
+    tally: Tally | None = None,
 ) -> BatchResult:
     """Score chunk after chunk into `output`, invalid rows into `errors_output`. A whole file of
     which no row is valid fails (a wrong column type, say), with no output but its errors file;
     pass whole_file=False for a part. Each target is committed only if the run succeeds. With
-    `keep`, the output holds only those input columns, then what scoring added."""
+    `keep`, the output holds only those input columns, then what scoring added. A `tally` counts
+    the chunks for the run's report as they pass."""
     output, errors_output = _target(output), _target(errors_output)
     started = time.perf_counter()
     done = failed = 0
@@ -132,7 +142,7 @@ def score_chunks(
             with output.writer(output_format) as writer:
                 for chunk in chunks:
                     chunk_started = time.perf_counter()
-                    scored, problems, warnings = score_chunk(model, chunk, fail_fast)
+                    scored, problems, warnings = score_chunk(model, chunk, fail_fast, tally)
                     writer.write(kept(scored, keep, model))
                     errors_file.write(b"".join(json.dumps(p).encode() + b"\n" for p in problems))
                     done += scored.num_rows
@@ -155,7 +165,7 @@ def score_chunks(
     if refused is not None:
         raise refused
     return BatchResult(
-        done, failed, str(output), str(errors_output), time.perf_counter() - started, counted(warned)
+        done, failed, str(output), str(errors_output), time.perf_counter() - started, counted(warned), tally
     )
 
 
@@ -178,10 +188,10 @@ def nothing_valid(failed: int, first: dict[str, Any]) -> InvalidInput:
 
 
 def score_chunk(
-    model: LoadedModel, chunk: Chunk, fail_fast: bool
+    model: LoadedModel, chunk: Chunk, fail_fast: bool, tally: Tally | None = None
 ) -> tuple[pa.Table, list[dict[str, Any]], Counter[tuple[str, str]]]:
     """The chunk's valid rows scored, one error record per invalid row (row numbers 1-based), and
-    how many valid rows have each kind of warning."""
+    how many valid rows have each kind of warning; counted in `tally` if one is given."""
     table = chunk.table
     assert table.arrow is not None
     refuse_clashes(table.arrow.column_names, [*model.output_columns, *MODEL_COLUMNS])
@@ -205,6 +215,9 @@ def score_chunk(
         predictions, probabilities = predict(model, features, bulk=True)
     else:
         predictions, probabilities = np.empty(0, dtype=object), np.empty((0, len(model.classes or [])))
+    if tally is not None:
+        tally.add_rows(features, predictions)
+        tally.add_problems(problems)
     count = passthrough.num_rows
     extra = {
         "model": pa.repeat(pa.scalar(model.name), count),

@@ -5,7 +5,10 @@ chunk adds its rows and its duration to two small Redis hashes, bounded by the m
 scored, and the API reads them, with the queue's depth and the job counts, at every scrape.
 """
 
+import json
+import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 from rq.registry import (
@@ -21,6 +24,8 @@ from modelyard.batch.queue import PREFIX, job_queue, text
 
 ROWS_KEY = PREFIX + "metrics:rows"
 CHUNKS_KEY = PREFIX + "metrics:chunks"
+SCHEDULES_KEY = PREFIX + "metrics:schedules"
+"""Each schedule's last run with a report, as /metrics exports it: schedule -> JSON."""
 CHUNK_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 REGISTRIES = {
     "started": StartedJobRegistry,
@@ -44,6 +49,29 @@ def record_chunk(
         pipe.execute()
 
 
+def record_schedule_run(connection: redis.Redis, schedule: str, report: dict[str, Any]) -> None:
+    """A schedule's run is committed: what its report says, kept for /metrics."""
+    figures = {
+        "finished_at": time.time(),
+        "rows_scored": report["rows"]["scored"],
+        "invalid_share": report["invalid_share"],
+        "drift": {item["name"]: item["psi"] for item in report["features"] if item["psi"] is not None},
+        "prediction_drift": (report["prediction"] or {}).get("psi"),
+    }
+    connection.hset(SCHEDULES_KEY, schedule, json.dumps(figures))
+
+
+@dataclass
+class ScheduleFigures:
+    """A schedule's last run with a report."""
+
+    finished_at: float
+    rows_scored: int
+    invalid_share: float
+    drift: dict[str, float]
+    prediction_drift: float | None
+
+
 @dataclass
 class QueueSnapshot:
     depth: int = 0
@@ -54,6 +82,7 @@ class QueueSnapshot:
     chunk_buckets: list[tuple[str, int]] = field(default_factory=list)
     """Cumulative counts of chunk durations, Prometheus-style, ending with +Inf."""
     chunk_sum: float = 0.0
+    schedules: dict[str, ScheduleFigures] = field(default_factory=dict)
 
 
 def snapshot(connection: redis.Redis) -> QueueSnapshot:
@@ -71,4 +100,8 @@ def snapshot(connection: redis.Redis) -> QueueSnapshot:
     for bound in [*map(str, CHUNK_BUCKETS), "+Inf"]:
         cumulative += int(chunks.get(bound, 0))
         buckets.append((bound, cumulative))
-    return QueueSnapshot(jobs.count, counts, rows, buckets, chunks.get("sum", 0.0))
+    schedules = {
+        text(name): ScheduleFigures(**json.loads(value))
+        for name, value in connection.hgetall(SCHEDULES_KEY).items()
+    }
+    return QueueSnapshot(jobs.count, counts, rows, buckets, chunks.get("sum", 0.0), schedules)

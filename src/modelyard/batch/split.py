@@ -14,7 +14,7 @@ from typing import Any
 
 from rq.job import Dependency, Job
 
-from modelyard.batch import outputs, queue
+from modelyard.batch import outputs, queue, reporting
 from modelyard.batch import parts as parting
 from modelyard.batch.files import BatchResult, nothing_valid
 from modelyard.batch.places import Target, object_uri
@@ -71,6 +71,7 @@ def join(job: Job, settings: Settings, spec: JobSpec, planned: list[parting.Part
     ]
     done, failed = sum(t.get("rows_done", 0) for t in totals), sum(t.get("rows_failed", 0) for t in totals)
     warnings = merge_warnings(total.get("warnings", []) for total in totals)
+    tally = reporting.merged(settings, spec, [total.get("tally", {}) for total in totals])
     pieces = [outputs.part(settings, spec, part.index) for part in planned]
     missing = [str(target) for pair in pieces for target in pair if not target.exists()]
     if missing:
@@ -86,12 +87,14 @@ def join(job: Job, settings: Settings, spec: JobSpec, planned: list[parting.Part
     if whole is None:
         outputs.commit(settings, spec, [total["written"] for total in totals])
         return BatchResult(
-            done, failed, spec.output, spec.errors_output, time.perf_counter() - started, warnings
+            done, failed, spec.output, spec.errors_output, time.perf_counter() - started, warnings, tally
         )
     output, errors = whole
     with output.open() as sink:
         parting.join([pair[0].opener() for pair in pieces], spec.format, sink)
-    result = BatchResult(done, failed, str(output), str(errors), time.perf_counter() - started, warnings)
+    result = BatchResult(
+        done, failed, str(output), str(errors), time.perf_counter() - started, warnings, tally
+    )
     discard_parts(settings, spec)
     return result
 

@@ -12,7 +12,7 @@ from typing import Any
 from rq import Worker
 from rq.job import Job
 
-from modelyard.batch import inputs, outputs, queue, running, snapshots, split
+from modelyard.batch import inputs, outputs, queue, reporting, running, snapshots, split
 from modelyard.batch import parts as parting
 from modelyard.batch.files import score_chunks, score_spec
 from modelyard.batch.finish import finished, progress_hook
@@ -56,13 +56,15 @@ def _score(job: Job, settings: Settings, spec: JobSpec) -> dict[str, Any]:
     if len(planned) > 1:
         return split.fan_out(job, settings, spec, planned)
     model = model_cache(settings).get(spec.model, spec.version)
-    result = score_spec(settings, spec, model, progress_hook(job, spec))
+    result = score_spec(settings, spec, model, progress_hook(job, spec), reporting.tally_for(settings, spec))
+    reporting.publish(job.connection, settings, spec, result)
     return finished(job, settings.data_dir, result, spec)
 
 
 def _score_part(job: Job, settings: Settings, spec: JobSpec, part: parting.Part) -> dict[str, Any]:
     model = model_cache(settings).get(spec.model, spec.version)
     output, errors = outputs.part(settings, spec, part.index)
+    tally = reporting.tally_for(settings, spec)
     with snapshots.sharing(job, spec, part) as holds_snapshot:
         result = score_chunks(
             model,
@@ -74,10 +76,14 @@ def _score_part(job: Job, settings: Settings, spec: JobSpec, part: parting.Part)
             on_progress=progress_hook(job, spec),
             whole_file=False,
             keep=spec.keep,
+            tally=tally,
         )
     counts = finished(job, settings.data_dir, result, None)  # a part: the whole job is not done yet
-    return {**counts, "written": outputs.described(output, errors, result.rows_done, result.rows_failed)}
+    written = outputs.described(output, errors, result.rows_done, result.rows_failed)
+    return {**counts, "written": written, **({"tally": tally.to_dict()} if tally is not None else {})}
 
 
 def _join(job: Job, settings: Settings, spec: JobSpec, planned: list[parting.Part]) -> dict[str, Any]:
-    return finished(job, settings.data_dir, split.join(job, settings, spec, planned), spec)
+    result = split.join(job, settings, spec, planned)
+    reporting.publish(job.connection, settings, spec, result)
+    return finished(job, settings.data_dir, result, spec)

@@ -18,6 +18,12 @@ SAMPLE_OPTION = click.option(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A CSV, Parquet or JSON Lines file of real rows to verify the compiled runtime on.",
 )
+REFERENCE_OPTION = click.option(
+    "--reference",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Rows like the training data (CSV, Parquet, JSON Lines): the reference profile that every batch "
+    "run's drift report compares with (default: the --sample rows).",
+)
 
 
 @main.group(cls=Group)
@@ -84,6 +90,7 @@ def _parse_metric(_ctx: click.Context, _param: click.Parameter, values: tuple[st
 )
 @click.option("--force-new", is_flag=True, help="A new version even if these bytes are registered already.")
 @SAMPLE_OPTION
+@REFERENCE_OPTION
 @click.option("--no-compile", is_flag=True, help="Do not compile: the version is served by scikit-learn.")
 @click.option(
     "--file-format",
@@ -98,6 +105,7 @@ def models_register(
     metrics: dict[str, float],
     force_new: bool,
     sample: Path | None,
+    reference: Path | None,
     no_compile: bool,
     file_format: str | None,
 ) -> None:
@@ -124,6 +132,9 @@ def models_register(
             path, name, description=description, metrics=metrics, force_new=force_new, source=source
         )
         _registered(registry, version, source or str(path), promote, sample, no_compile)
+        rows = reference or sample
+        if rows is not None and not version.reused:
+            _profile(version, rows)
 
 
 def _from_stdin(folder: Path, file_format: str | None) -> Path:
@@ -216,6 +227,43 @@ def _compile(model_version: ModelVersion, sample: Path | None, again: bool) -> N
         )
     else:
         click.echo(f"{label}: served by scikit-learn: {report['reason']}")
+
+
+@models.command("profile")
+@click.argument("name")
+@click.argument("version", type=int)
+@click.option(
+    "--reference",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Rows like the training data (CSV, Parquet, JSON Lines).",
+)
+@click.option("--again", is_flag=True, help="Replace the version's profile if it has one.")
+def models_profile(name: str, version: int, reference: Path, again: bool) -> None:
+    """Add a reference profile to VERSION: how the reference rows and the model's predictions on them
+    fall into bins, which every batch run's report compares with (drift). The version's folder gains
+    profile.json; nothing else changes. Run it where the model volume is writable (the admin
+    container)."""
+    from modelyard.reports import profile as profiles
+
+    model_version = open_registry().get(name, version)
+    if (model_version.path / profiles.PROFILE).exists() and not again:
+        raise click.UsageError(
+            f"{name} version {version} has a reference profile already (--again replaces it)"
+        )
+    _profile(model_version, reference)
+
+
+def _profile(model_version: ModelVersion, reference: Path) -> None:
+    from modelyard.reports import profile as profiles
+
+    made, invalid = profiles.profile_file(model_version, reference, get_settings().allow_version_mismatch)
+    profiles.write(model_version, made)
+    left_out = f" ({invalid:,} invalid rows left out)" if invalid else ""
+    click.echo(
+        f"{model_version.name} version {model_version.version}: reference profile of {made.rows:,} rows "
+        f"from {reference}{left_out}; batch runs' reports compare with it"
+    )
 
 
 @models.command("promote")

@@ -50,6 +50,8 @@ SCHEDULES_KEY = queue.PREFIX + "schedules"
 RUNS_KEY = queue.PREFIX + "schedule-runs:{name}"
 HEARTBEAT_KEY = queue.PREFIX + "scheduler:heartbeat"
 """When the scheduler last ticked (it expires after three ticks without one)."""
+LAST_BEAT_KEY = queue.PREFIX + "scheduler:last-beat"
+"""The same, never expiring: /metrics exports it, so that an alert sees it grow old."""
 RUNS_KEPT = 100
 RANGE_KEY = queue.PREFIX + "schedule-range:{job}"
 """The rows a table run scores, kept before its job is enqueued."""
@@ -344,6 +346,12 @@ def heartbeat(connection: redis.Redis) -> str | None:
     """When the scheduler last ticked; None when it has not for three ticks."""
     beat = connection.get(HEARTBEAT_KEY)
     return queue.text(beat) if beat is not None else None
+
+
+def last_beat(connection: redis.Redis) -> datetime | None:
+    """When the scheduler last ticked, however long ago; None if it never did."""
+    beat = connection.get(LAST_BEAT_KEY)
+    return datetime.fromisoformat(queue.text(beat)) if beat is not None else None
 
 
 def find(connection: redis.Redis, name: str) -> Schedule:

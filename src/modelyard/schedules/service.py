@@ -75,9 +75,12 @@ class Scheduler:
             handled = handled if waiting else now
             self._checked[schedule.name] = handled
             self.connection.set(self._handled_key(schedule), handled.isoformat(), ex=self.keep_s)
-        self.connection.set(
-            schedule_runs.HEARTBEAT_KEY, now.isoformat(), ex=int(self.settings.scheduler_tick_s * 3) + 1
-        )
+        with self.connection.pipeline(transaction=False) as pipe:
+            pipe.set(
+                schedule_runs.HEARTBEAT_KEY, now.isoformat(), ex=int(self.settings.scheduler_tick_s * 3) + 1
+            )
+            pipe.set(schedule_runs.LAST_BEAT_KEY, now.isoformat())
+            pipe.execute()
         return done
 
     def _handled_key(self, schedule: Schedule) -> str:

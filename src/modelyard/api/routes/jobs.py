@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from modelyard.api.body import json_body, parse_body
 from modelyard.api.deps import Authorized, QueueDep, SettingsDep
 from modelyard.api.errors import QUEUE_ERRORS, documented
-from modelyard.api.schemas import JobCreate, JobList, JobRecord
+from modelyard.api.schemas import JobCreate, JobList, JobRecord, JobReport
 from modelyard.batch import records
 from modelyard.batch.paths import data_path
 from modelyard.batch.spec import Status
@@ -39,12 +39,14 @@ from modelyard.errors import (
     NotFound,
     OutputExists,
     PayloadTooLarge,
+    ReportNotFound,
     ServerBusy,
     UnsupportedFormat,
     VersionNotFound,
 )
 from modelyard.formats import FORMATS, detect_format, safe_stem
 from modelyard.fsutil import atomic_path
+from modelyard.reports import report as reports
 from modelyard.stores.connections import ConnectionsConfigError, MissingSecret, StoreNotAllowed
 from modelyard.stores.errors import StoreAccessDenied, StoreObjectNotFound, StoreUnavailable
 from modelyard.stores.uris import is_object_uri, is_table_uri
@@ -201,6 +203,24 @@ def job_errors(job_id: str, connection: QueueDep, settings: SettingsDep) -> File
             "(or failed for its rows)"
         )
     return _download(record["errors_output"], FORMATS["jsonl"], settings.data_dir)
+
+
+@router.get(
+    "/{job_id}/report",
+    response_model=JobReport,
+    responses=documented(*QUEUE_ERRORS, JobNotFound, ReportNotFound),
+)
+def job_report(job_id: str, connection: QueueDep, settings: SettingsDep) -> dict[str, Any]:
+    """The run's report: rows scored, invalid rows by field and code, and per feature its drift from
+    the version's reference profile (worst first), with both sides' counts per bin."""
+    record = records.view(connection, job_id)
+
+    def why_none() -> str:
+        if record["status"] != "finished":
+            return f"job {job_id} is {record['status']}: its report is written once it has finished"
+        return f"job {job_id} has no report: reports were off (MODELYARD_REPORTS) when it ran"
+
+    return reports.read(settings.data_dir, job_id, why_none)
 
 
 def _download(relative: str, media_type: str, data_dir: Path) -> FileResponse:

@@ -1,0 +1,1 @@
+"""Reports of batch runs: reference profiles, counts on their bins, drift scores."""
