@@ -20,8 +20,14 @@ the same way:
 - the peak RSS of one worker scoring one file, or one object, of 300,000 and of 3,000,000 rows,
   each in a worker process of its own.
 
-    .venv/bin/python benchmarks/batch.py [--rows 100000 1000000] [--only files|s3]
-        [--repeat 3] [--rss-rows 300000 3000000]
+Then the cost of reports (`--only reports` for these alone): the same job through one worker
+(pinned to core 0; Redis and this process on core 1) with MODELYARD_REPORTS off and on, alternated,
+the median of `--repeat` runs each: the demo model on a CSV of `--report-rows` rows, and a model of
+200 numeric features (scaling and a logistic regression, as fast as models get, so the report's
+share is at its largest) on a Parquet file of as many rows. Both versions have a reference profile.
+
+    .venv/bin/python benchmarks/batch.py [--rows 100000 1000000] [--only files|s3|reports]
+        [--repeat 3] [--rss-rows 300000 3000000] [--report-rows 1000000]
 """
 
 import argparse
@@ -41,6 +47,7 @@ from pathlib import Path
 from statistics import median
 
 import joblib
+import numpy as np
 from rq import Worker
 
 from modelyard import demo
@@ -131,6 +138,7 @@ def through_workers(
     rows: int,
     count: int,
     core: int | None = None,
+    model: str = "churn",
 ) -> dict[str, float]:
     """Score `source` (a path on the data volume or an s3:// URI) into `output` through `count`
     fresh workers, pinned to `core` if given."""
@@ -154,7 +162,7 @@ def through_workers(
         alive()
         time.sleep(0.1)
     started = time.perf_counter()
-    job = submit(JobRequest(model="churn", input=source, output=output), settings, connection)
+    job = submit(JobRequest(model=model, input=source, output=output), settings, connection)
     while (record := records.view(connection, job.id))["status"] not in ENDED:
         alive()
         time.sleep(0.05)
@@ -297,6 +305,87 @@ def s3_results(
     return throughput, rss
 
 
+WIDE_FEATURES = 200
+
+
+def wide_model(registry: Registry, root: Path) -> None:
+    """`wide`: scaling and a logistic regression on 200 numeric features, with a reference profile."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from modelyard.reports import profile as profiles
+    from modelyard.tabular import Table
+
+    frame = wide_frame(20_000, seed=1)
+    labels = frame.to_numpy() @ np.linspace(-1, 1, WIDE_FEATURES) > 0
+    joblib.dump(
+        make_pipeline(StandardScaler(), LogisticRegression()).fit(frame, labels), root / "wide.joblib"
+    )
+    version = registry.register(root / "wide.joblib", "wide")
+    registry.promote("wide", version.version)
+    profiles.write(version, profiles.profile_rows(version, Table(frame=pd.DataFrame(frame)), "bench")[0])
+
+
+def wide_frame(rows: int, seed: int):  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    values = np.random.default_rng(seed).normal(size=(rows, WIDE_FEATURES)).round(4)
+    return pd.DataFrame(values, columns=[f"f{i:03d}" for i in range(WIDE_FEATURES)])
+
+
+def wide_file(data: Path, rows: int) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = data / f"wide-{rows}.parquet"
+    if not path.exists():
+        step = 100_000
+        writer = None
+        for start in range(0, rows, step):
+            table = pa.Table.from_pandas(
+                wide_frame(min(step, rows - start), seed=start + 2), preserve_index=False
+            )
+            writer = writer or pq.ParquetWriter(path, table.schema)
+            writer.write_table(table)
+        assert writer is not None
+        writer.close()
+    return path
+
+
+def reports_results(
+    root: Path, env: dict[str, str], settings: Settings, data: Path, rows: int, repeat: int
+) -> dict[str, dict[str, float]]:
+    """Rows/s of the same jobs with reports off and on (medians), by model."""
+    sources = {"churn": customers_file(data, rows, "csv").name, "wide": wide_file(data, rows).name}
+    runs: dict[str, dict[str, list[float]]] = {}
+    for attempt in range(repeat):
+        for model, source in sources.items():
+            for state in ("off", "on") if attempt % 2 == 0 else ("on", "off"):  # neither always first
+                switched = {**env, "MODELYARD_REPORTS": "true" if state == "on" else "false"}
+                output = f"scored/reports-{model}-{state}-{attempt}{Path(source).suffix}"
+                run = through_workers(root, switched, settings, source, output, rows, 1, SCORING_CORE, model)
+                (data / output).unlink()
+                runs.setdefault(model, {}).setdefault(state, []).append(run["rows_per_s"])
+    return {
+        model: {state: median(rates) for state, rates in states.items()} for model, states in runs.items()
+    }
+
+
+def print_reports_table(results: dict[str, dict[str, float]], rows: int, repeat: int) -> None:
+    targets = {"churn": 5, "wide": 10}
+    labels = {"churn": "demo model (CSV)", "wide": f"{WIDE_FEATURES} numeric features (Parquet)"}
+    print(f"\nreports off vs on, one worker on core {SCORING_CORE}, {rows:,} rows, median of {repeat}")
+    print(f"{'model':<34} {'off rows/s':>11} {'on rows/s':>11} {'added':>7} {'target':>7}")
+    for model, rates in results.items():
+        added = rates["off"] / rates["on"] - 1
+        print(
+            f"{labels[model]:<34} {rates['off']:>11,.0f} {rates['on']:>11,.0f} {added:>7.1%} "
+            f"{'<=' + str(targets[model]) + '%':>7}"
+        )
+
+
 def _medians(measures: list[dict[str, float]]) -> dict[str, float]:
     return {field: median(m[field] for m in measures) for field in measures[0]}
 
@@ -307,15 +396,18 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument(
-        "--only", choices=["files", "s3"], help="Measure the file rows, or the S3 rows, only."
+        "--only",
+        choices=["files", "s3", "reports"],
+        help="Measure the file rows, the S3 rows or reports only.",
     )
+    parser.add_argument("--report-rows", type=int, default=1_000_000, help="Rows of the reports' jobs.")
     parser.add_argument("--repeat", type=int, default=3, help="Runs of each S3 comparison (the median).")
     parser.add_argument(
         "--rss-rows", type=int, nargs=2, default=[300_000, 3_000_000], help="Input sizes for S3's peak RSS."
     )
     args = parser.parse_args()
     if args.only != "files" and (not shutil.which("taskset") or len(os.sched_getaffinity(0)) < 2):
-        raise SystemExit("the S3 rows need taskset and two cores: one for the worker, one for the store")
+        raise SystemExit("the S3 and report rows need taskset and two cores: one for the worker")
 
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -340,9 +432,10 @@ def main() -> None:
         )
         os.environ.update(ONE_THREAD)
         results: dict[int, dict[str, dict[str, float]]] = {}
+        reported: dict[str, dict[str, float]] = {}
         try:
             time.sleep(0.5)
-            for rows in args.rows if args.only != "s3" else []:
+            for rows in args.rows if args.only in (None, "files") else []:
                 csv = customers_file(data, rows, "csv")
                 floor_rate = floor(registry.get("churn", 1).artifact, csv)
                 results[rows] = {
@@ -359,9 +452,13 @@ def main() -> None:
                         root, env, settings, csv.name, f"scored/2-{rows}.csv", rows, 2
                     ),
                 }
-            if args.only != "files":
+            if args.only in (None, "s3", "reports"):
                 os.sched_setaffinity(0, {STORE_CORE})  # this process and Redis; workers are pinned
                 os.sched_setaffinity(redis.pid, {STORE_CORE})
+            if args.only in (None, "reports"):
+                wide_model(registry, root)
+                reported = reports_results(root, env, settings, data, args.report_rows, args.repeat)
+            if args.only in (None, "s3"):
                 with s3_server(root) as endpoint:
                     throughput, rss = s3_results(
                         root, env, settings, data, endpoint, args.rows, args.rss_rows, args.repeat
@@ -371,8 +468,10 @@ def main() -> None:
             redis.wait(timeout=30)
         if results:
             print_table(results)
-        if args.only != "files":
+        if args.only in (None, "s3"):
             print_s3_tables(throughput, rss, args.repeat)
+        if reported:
+            print_reports_table(reported, args.report_rows, args.repeat)
         print(f"\n{time.perf_counter() - began:.0f} s in all")
 
 

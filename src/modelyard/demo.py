@@ -57,6 +57,26 @@ def customers(rows: int, seed: int) -> pd.DataFrame:
     )
 
 
+def drifted(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Customers unlike the training data: monthly charges one standard deviation (25) higher, and
+    twice the share on the premium plan (40% instead of 20%)."""
+    rng = np.random.default_rng(seed + 1)
+    return frame.assign(
+        monthly_charges=(frame["monthly_charges"] + 25).round(2),
+        plan=rng.choice(PLANS, len(frame), p=[0.375, 0.225, 0.4]),
+    )
+
+
+def with_bad_rows(frame: pd.DataFrame, count: int) -> pd.DataFrame:
+    """`count` rows spoiled as real exports spoil them, spread over the file: half with a tenure
+    that is no number, half with no monthly charges."""
+    spoiled = frame.astype({"tenure_months": object, "monthly_charges": object})
+    rows = np.linspace(0, len(frame) - 1, count).astype(int) if count else np.empty(0, int)
+    spoiled.loc[rows[::2], "tenure_months"] = "unknown"
+    spoiled.loc[rows[1::2], "monthly_charges"] = None
+    return spoiled
+
+
 def churn_labels(frame: pd.DataFrame, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed + 1)
     logit = (

@@ -58,6 +58,32 @@ def demo_train(rows: int, if_missing: bool) -> None:
         click.echo(f"sample of new customers: {result.sample_path}")
 
 
+@demo.command("customers")
+@click.option("--rows", default=1000, show_default=True, help="Customers to generate.")
+@click.option("--seed", default=11, show_default=True, help="The same seed gives the same customers.")
+@click.option(
+    "--drift",
+    is_flag=True,
+    help="Unlike the training data: monthly charges one standard deviation higher, twice the share "
+    "on the premium plan (what a drift report flags).",
+)
+@click.option("--bad-rows", default=0, show_default=True, help="Rows with a bad or missing value.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def demo_customers(rows: int, seed: int, drift: bool, bad_rows: int, output: Path) -> None:
+    """Write new demo customers to score (CSV, Parquet or JSON Lines, as OUTPUT's name says)."""
+    from modelyard import demo as demo_module
+    from modelyard.formats import detect_format
+    from modelyard.fsutil import atomic_write_bytes
+    from modelyard.tabular import write_table
+
+    frame = demo_module.customers(rows, seed)
+    if drift:
+        frame = demo_module.drifted(frame, seed)
+    frame = demo_module.with_bad_rows(frame, min(bad_rows, rows))
+    atomic_write_bytes(output, write_table(frame, detect_format(output.name, None)))
+    click.echo(f"{rows:,} {'drifted ' if drift else ''}demo customers written to {output}")
+
+
 @main.group(cls=Group)
 def models() -> None:
     """Register, promote and inspect model versions."""
@@ -322,6 +348,7 @@ def models_show(name: str, as_json: bool) -> None:
             f"sklearn {meta['versions']['scikit-learn']}  metrics {json.dumps(meta['metrics'])}"
         )
         click.echo(f"      runtime: {_runtime_line(version)}")
+        click.echo(f"      reference profile: {_profile_line(version)}")
     shown = next((v for v in versions if v.version == aliases.get(PRODUCTION)), versions[-1])
     which = "production" if shown.version == aliases.get(PRODUCTION) else "newest, none in production"
     click.echo(f"input schema of version {shown.version} ({which}):")
@@ -331,6 +358,15 @@ def models_show(name: str, as_json: bool) -> None:
             others = "refused" if feature.unknown_categories == "error" else "scored with a warning"
             extra = f" one of {feature.categories} (others {others})"
         click.echo(f"  {feature.name}: {feature.dtype}{extra}{' (nullable)' if feature.nullable else ''}")
+
+
+def _profile_line(version: ModelVersion) -> str:
+    from modelyard.reports import profile as profiles
+
+    profile, why_none = profiles.read(version)
+    if profile is None:
+        return f"none ({why_none})"
+    return f"{profile.rows:,} rows ({profile.source}), made {profile.created_at[:19]}"
 
 
 def _runtime_line(version: ModelVersion) -> str:

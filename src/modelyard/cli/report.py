@@ -53,8 +53,9 @@ def render(report: dict[str, Any]) -> list[str]:
         return lines
     reference, thresholds = report["reference"], report["drift"]["thresholds"]
     lines += [
-        f"drift from the reference ({reference['rows']:,} rows: {reference['source']}), population "
-        f"stability index: stable < {thresholds['moderate']} <= moderate < {thresholds['major']} <= major",
+        f"drift from the reference ({reference['rows']:,} rows: {reference['source']}),",
+        f"  population stability index: stable < {thresholds['moderate']} <= moderate < "
+        f"{thresholds['major']} <= major",
     ]
     compared = [*report["features"], report["prediction"]]
     width = max(len("prediction (model)"), *(len(item["name"]) for item in compared))

@@ -132,3 +132,22 @@ def test_the_sample_is_written_once(tmp_path) -> None:
     written, content = sample.stat().st_mtime_ns, sample.read_bytes()
     assert "registered as version 2" in run_cli(tmp_path, "demo", "train", "--rows", "400").stdout
     assert (sample.stat().st_mtime_ns, sample.read_bytes()) == (written, content)
+
+
+def test_demo_customers_new_drifted_and_spoiled(tmp_path) -> None:
+    """`demo customers`: the same seed gives the same rows; --drift moves two features the way the
+    README's report shows; --bad-rows spoils that many rows, half of each kind."""
+    plain = tmp_path / "plain.csv"
+    run_cli(tmp_path, "demo", "customers", "--rows", "2000", "--seed", "3", "-o", str(plain))
+    again = tmp_path / "again.parquet"
+    run_cli(tmp_path, "demo", "customers", "--rows", "2000", "--seed", "3", "-o", str(again))
+    base = pd.read_csv(plain)
+    pd.testing.assert_frame_equal(base, pd.read_parquet(again), check_dtype=False)
+    moved = tmp_path / "drifted.csv"
+    args = ["--rows", "2000", "--seed", "3", "--drift", "--bad-rows", "10", "-o", str(moved)]
+    assert "2,000 drifted demo customers" in run_cli(tmp_path, "demo", "customers", *args).stdout
+    drifted = pd.read_csv(moved)
+    assert (drifted["tenure_months"] == "unknown").sum() == 5 and drifted["monthly_charges"].isna().sum() == 5
+    charges = pd.to_numeric(drifted["monthly_charges"]).dropna()
+    assert charges.mean() == pytest.approx(base["monthly_charges"].mean() + 25, abs=1)
+    assert (drifted["plan"] == "premium").mean() == pytest.approx(0.4, abs=0.03)

@@ -21,10 +21,11 @@ import yaml
 from modelyard.batch import queue
 from modelyard.config import Settings
 from modelyard.registry.store import Registry
+from modelyard.reports import profile as profiles
 from modelyard.schedules import runs as schedule_runs
 from modelyard.schedules.config import Schedule
 from modelyard.schedules.service import Scheduler
-from modelyard.tabular import write_table
+from modelyard.tabular import Table, write_table
 from tests import factories
 from tests.server import ApiServer, RedisServer, WorkerProcess, run_cli
 
@@ -262,6 +263,8 @@ def test_scheduled_and_manual_runs_through_the_real_processes(root: Path, redis_
         '[[schedules]]\nname = "minutely"\ncron = "* * * * *"\nmodel = "churn"\n'
         'input = "incoming/*.csv"\noutput = "scored/{date}/"\n'
     )
+    version = Registry(root / "models").get("churn", 1)
+    profiles.write(version, profiles.profile_rows(version, Table(frame=factories.frame(500, seed=1)), "t")[0])
     settings = {"redis_url": redis_server.url, "file_settle_s": "0", "scheduler_tick_s": "1"}
     api = ApiServer(root / "models", root / "api.log", data_dir=str(root / "data"), **settings).wait()
     worker = WorkerProcess(root, redis_server.url, "w1")
@@ -297,6 +300,15 @@ def test_scheduled_and_manual_runs_through_the_real_processes(root: Path, redis_
         )
         scored = api.client.get(f"/v1/jobs/{job['id']}/result")
         assert_predictions(io.BytesIO(scored.content), root, data)
+        report = api.client.get(f"/v1/jobs/{job_id}/report").json()
+        assert report["schedule"] == "minutely" and report["rows"]["scored"] == 40
+        metrics = api.client.get("/metrics").text  # the schedule's last run, for alerts
+        assert 'modelyard_schedule_rows_scored{schedule="minutely"} 40.0' in metrics
+        assert 'modelyard_schedule_invalid_share{schedule="minutely"} 0.0' in metrics
+        age = next(f["psi"] for f in report["features"] if f["name"] == "age")
+        assert f'modelyard_schedule_drift{{feature="age",schedule="minutely"}} {age}' in metrics
+        assert 'modelyard_schedule_last_success_timestamp_seconds{schedule="minutely"}' in metrics
+        assert "modelyard_scheduler_heartbeat_timestamp_seconds " in metrics
         assert api.client.post("/v1/schedules/nope/run").json()["error"]["code"] == "schedule_not_found"
         cli = run_cli(root, "schedules", "list", env={"MODELYARD_API_URL": api.url})
         assert "minutely: * * * * * UTC" in cli.stdout and "scheduler: alive" in cli.stdout
