@@ -6,12 +6,17 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import TYPE_CHECKING
 
 import click
 
 from modelyard.cli.base import Group, main, open_registry, served_by_api
 from modelyard.config import get_settings
+from modelyard.formats import FORMATS
 from modelyard.registry.store import PRODUCTION, ModelVersion, Registry
+
+if TYPE_CHECKING:
+    from modelyard.reports.profile import Profile
 
 SAMPLE_OPTION = click.option(
     "--sample",
@@ -261,15 +266,26 @@ def _compile(model_version: ModelVersion, sample: Path | None, again: bool) -> N
 @click.option(
     "--reference",
     required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Rows like the training data (CSV, Parquet, JSON Lines).",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path, allow_dash=True),
+    help="Rows like the training data (CSV, Parquet, JSON Lines); - for standard input.",
+)
+@click.option(
+    "--reference-format",
+    type=click.Choice(sorted(FORMATS)),
+    help="With --reference -, the format of what comes on standard input.",
 )
 @click.option("--again", is_flag=True, help="Replace the version's profile if it has one.")
-def models_profile(name: str, version: int, reference: Path, again: bool) -> None:
+def models_profile(
+    name: str, version: int, reference: Path, reference_format: str | None, again: bool
+) -> None:
     """Add a reference profile to VERSION: how the reference rows and the model's predictions on them
     fall into bins, which every batch run's report compares with (drift). The version's folder gains
     profile.json; nothing else changes. Run it where the model volume is writable (the admin
-    container)."""
+    container); a file of this host goes on standard input:
+
+    docker compose run --rm -T admin modelyard models profile NAME VERSION --reference -
+    --reference-format csv < reference.csv
+    """
     from modelyard.reports import profile as profiles
 
     model_version = open_registry().get(name, version)
@@ -277,18 +293,35 @@ def models_profile(name: str, version: int, reference: Path, again: bool) -> Non
         raise click.UsageError(
             f"{name} version {version} has a reference profile already (--again replaces it)"
         )
-    _profile(model_version, reference)
+    settings = get_settings()
+    if str(reference) != "-":
+        made, invalid = profiles.profile_file(model_version, reference, settings.allow_version_mismatch)
+        _profiled(model_version, made, invalid, str(reference))
+        return
+    if reference_format is None:
+        raise click.UsageError("with --reference -, say what comes on standard input: --reference-format csv")
+    content = sys.stdin.buffer.read()
+    made, invalid = profiles.profile_bytes(
+        model_version, content, reference_format, "standard input", settings.allow_version_mismatch
+    )
+    _profiled(model_version, made, invalid, "standard input")
 
 
 def _profile(model_version: ModelVersion, reference: Path) -> None:
     from modelyard.reports import profile as profiles
 
     made, invalid = profiles.profile_file(model_version, reference, get_settings().allow_version_mismatch)
+    _profiled(model_version, made, invalid, str(reference))
+
+
+def _profiled(model_version: ModelVersion, made: "Profile", invalid: int, source: str) -> None:
+    from modelyard.reports import profile as profiles
+
     profiles.write(model_version, made)
     left_out = f" ({invalid:,} invalid rows left out)" if invalid else ""
     click.echo(
         f"{model_version.name} version {model_version.version}: reference profile of {made.rows:,} rows "
-        f"from {reference}{left_out}; batch runs' reports compare with it"
+        f"from {source}{left_out}; batch runs' reports compare with it"
     )
 
 

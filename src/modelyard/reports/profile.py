@@ -104,11 +104,22 @@ def profile_rows(
     return build(model_version.schema, frame, predictions, classes, source), int((~good).sum())
 
 
+def profile_bytes(
+    model_version: ModelVersion,
+    content: bytes,
+    fmt: str,
+    source: str,
+    allow_version_mismatch: bool = False,
+) -> tuple[Profile, int]:
+    """The profile of reference rows given as a file's bytes (csv, parquet or jsonl)."""
+    return profile_rows(model_version, read_table(content, fmt), source, allow_version_mismatch)
+
+
 def profile_file(
     model_version: ModelVersion, reference: Path, allow_version_mismatch: bool = False
 ) -> tuple[Profile, int]:
-    table = read_table(reference.read_bytes(), detect_format(reference.name, None))
-    return profile_rows(model_version, table, str(reference), allow_version_mismatch)
+    fmt = detect_format(reference.name, None)
+    return profile_bytes(model_version, reference.read_bytes(), fmt, str(reference), allow_version_mismatch)
 
 
 def write(model_version: ModelVersion, profile: Profile) -> Path:
