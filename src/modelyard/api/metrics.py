@@ -174,7 +174,9 @@ class QueueCollector(Collector):
         )
         chunks.add_metric([], snap.chunk_buckets, snap.chunk_sum)
         yield chunks
-        yield from _schedule_metrics(snap)
+        # only schedules the scheduler still has: a removed one must not alert for want of runs
+        current = {schedule.name for schedule in schedule_runs.published(self.connection)}
+        yield from _schedule_metrics({name: f for name, f in snap.schedules.items() if name in current})
         beat = schedule_runs.last_beat(self.connection)
         if beat is not None:
             heartbeat = GaugeMetricFamily(
@@ -184,7 +186,7 @@ class QueueCollector(Collector):
             yield heartbeat
 
 
-def _schedule_metrics(snap: queue_metrics.QueueSnapshot) -> Iterator[Metric]:
+def _schedule_metrics(schedules: dict[str, queue_metrics.ScheduleFigures]) -> Iterator[Metric]:
     """Each schedule's last run with a report (batch/reporting.py), for alerts on drift and bad rows."""
     families = {
         "drift": GaugeMetricFamily(
@@ -212,7 +214,7 @@ def _schedule_metrics(snap: queue_metrics.QueueSnapshot) -> Iterator[Metric]:
             labels=["schedule"],
         ),
     }
-    for name, figures in sorted(snap.schedules.items()):
+    for name, figures in sorted(schedules.items()):
         for feature, value in sorted(figures.drift.items()):
             families["drift"].add_metric([name, feature], value)
         if figures.prediction_drift is not None:
