@@ -1,8 +1,8 @@
 """The bins a feature's values fall into: fixed once, from the reference rows, then counted on every
 run with the very same rule, so that a run's counts and the reference's compare bin for bin.
 
-- A numeric feature: quantile edges of the reference (deciles, ties merged), so each bin holds
-  about a tenth of the reference; a value v falls in the first bin whose edge is >= v, the last
+- A numeric feature: quantile edges of the reference (deciles, each a value the reference has,
+  ties merged), so each bin holds about a tenth of the reference; a value v falls in the first bin whose edge is >= v, the last
   bin is open above; then one bin for missing values.
 - A categorical feature (or a classifier's predictions): one bin per category of the reference,
   most frequent first (at most MAX_CATEGORIES), then one for every other value ("unseen"), then
@@ -91,7 +91,7 @@ def numeric_bins(name: str, values: Any) -> Bins:
     if not len(present):
         return Bins(name, "numeric")
     inner = np.linspace(0, 1, QUANTILE_BINS + 1)[1:-1]
-    edges = np.unique(np.quantile(present, inner))
+    edges = np.unique(np.quantile(present, inner, method="inverted_cdf"))  # values the data has
     return Bins(name, "numeric", edges=tuple(float(edge) for edge in edges))
 
 
