@@ -16,8 +16,6 @@ from modelyard.reports import profile as profiles
 from modelyard.reports import report as reports
 from modelyard.reports.tally import Tally
 
-SCHEDULE_ORIGIN = "schedule:"
-
 
 def tally_for(settings: Settings, spec: JobSpec) -> Tally | None:
     """A tally on the job's version's profile (none when reports are off)."""
@@ -40,8 +38,7 @@ def publish(connection: redis.Redis, settings: Settings, spec: JobSpec, result: 
     """Write the report of a committed run; a schedule's run also leaves its figures for /metrics."""
     if result.tally is None:
         return
-    origin = spec.origin or ""
-    schedule = origin.removeprefix(SCHEDULE_ORIGIN) if origin.startswith(SCHEDULE_ORIGIN) else None
+    schedule = spec.schedule
     about = {
         "job_id": spec.id,
         "model": spec.model,

@@ -16,6 +16,12 @@ Status = Literal["queued", "started", "finished", "failed", "canceled"]
 """A job as its submitter sees it; a split job's status sums those of its parts."""
 STATUSES: tuple[Status, ...] = get_args(Status)
 ENDED: frozenset[Status] = frozenset({"finished", "failed", "canceled"})
+SCHEDULE_ORIGIN = "schedule:"
+"""A scheduled run's jobs have the origin schedule:<name>."""
+
+
+def scheduled_by(name: str) -> str:
+    return f"{SCHEDULE_ORIGIN}{name}"
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,12 @@ class JobSpec:
             return cls.from_dict(first)
         except TypeError:  # not a spec: some other job on the queue
             return None
+
+    @property
+    def schedule(self) -> str | None:
+        """The schedule whose run this job is, if it is one."""
+        origin = self.origin or ""
+        return origin.removeprefix(SCHEDULE_ORIGIN) if origin.startswith(SCHEDULE_ORIGIN) else None
 
     def input_path(self, data_dir: Path) -> Path:
         return data_path(data_dir, self.input, "input")

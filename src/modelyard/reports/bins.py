@@ -2,8 +2,8 @@
 run with the very same rule, so that a run's counts and the reference's compare bin for bin.
 
 - A numeric feature: quantile edges of the reference (deciles, each a value the reference has,
-  ties merged), so each bin holds about a tenth of the reference; a value v falls in the first bin whose edge is >= v, the last
-  bin is open above; then one bin for missing values.
+  ties merged), so each bin holds about a tenth of the reference; a value v falls in the first bin
+  whose edge is >= v, the last bin is open above; then one bin for missing values.
 - A categorical feature (or a classifier's predictions): one bin per category of the reference,
   most frequent first (at most MAX_CATEGORIES), then one for every other value ("unseen"), then
   one for missing values.

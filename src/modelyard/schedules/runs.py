@@ -25,7 +25,7 @@ from rq.job import Job
 from modelyard.batch import inputs, queue, records
 from modelyard.batch.paths import relative_path
 from modelyard.batch.places import store_for
-from modelyard.batch.spec import Marker, Since
+from modelyard.batch.spec import Marker, Since, scheduled_by
 from modelyard.batch.submit import JobRequest, submit
 from modelyard.config import Settings
 from modelyard.errors import (
@@ -138,7 +138,7 @@ class _Run:
             keep=self.schedule.keep,
             mode=self.schedule.mode or ("append" if is_table_uri(output) else None),
         )
-        origin = f"schedule:{self.schedule.name}"
+        origin = scheduled_by(self.schedule.name)
         submit(request, self.settings, self.connection, job_id=job_id, origin=origin, **scored)
 
     def job_id(self, input_place: str) -> str:

@@ -7,7 +7,7 @@ appended again. A run that failed or never ran moves nothing, so the next one ca
 """
 
 from modelyard.batch import staging, tables
-from modelyard.batch.spec import Since
+from modelyard.batch.spec import Since, scheduled_by
 from modelyard.config import Settings
 from modelyard.schedules.config import Schedule
 from modelyard.stores import postgres as pg
@@ -20,7 +20,7 @@ def new_rows(settings: Settings, schedule: Schedule) -> Since | None:
     assert schedule.since is not None
     source = tables.place_for(settings, parse_table(schedule.input, "input"), "read", "input")
     destination = tables.place_for(settings, parse_table(schedule.output, "output"), "write", "output")
-    last = staging.committed(destination, f"schedule:{schedule.name}")
+    last = staging.committed(destination, scheduled_by(schedule.name))
     after = last["upto"] if last is not None and last["column"] == schedule.since else None
     column = ident(schedule.since)
     conditions = [f"{column} > {literal(after)}"] if after is not None else []
