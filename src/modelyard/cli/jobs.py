@@ -170,6 +170,8 @@ def _print_job(record: dict[str, Any]) -> None:
         )
     if (record["status"] == "finished" or failed_rows) and record["rows_failed"]:
         click.echo(f"  errors   {record['errors_output']}; get it: {program()} jobs errors {job_id}")
+    if record["status"] == "finished":
+        click.echo(f"  report   rows, invalid rows and drift: {program()} jobs report {job_id}")
     if record["error"]:
         click.echo(f"  error    {record['error']['code']}: {record['error']['message']}")
     print_warnings(record.get("warnings", []))
