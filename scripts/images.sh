@@ -8,6 +8,9 @@
 #   ... --demo                   also the demo profile's S3 test server (moto) and PostgreSQL
 #                                database, the same way (PostgreSQL on a base image made from
 #                                Debian's postgresql-15 package when offline)
+#   ... --monitoring             also the monitoring profile's Prometheus and Alertmanager: Debian's
+#                                packages, on the official Debian image, or offline on stand-ins
+#                                made from those packages
 #
 # Either way the result runs with the same compose.yaml. What was chosen is written to
 # .images.env, which `make up` and the bundle hand to Compose.
@@ -17,20 +20,27 @@ say() { echo "images.sh: $*" >&2; }
 
 OFFLINE=${MODELYARD_OFFLINE:-auto}
 DEMO=no
+MONITORING=no
 for arg in "$@"; do
     case $arg in
     --offline) OFFLINE=yes ;;
     --demo) DEMO=yes ;;
-    *) say "unknown option $arg (--offline, --demo)" && exit 2 ;;
+    --monitoring) MONITORING=yes ;;
+    *) say "unknown option $arg (--offline, --demo, --monitoring)" && exit 2 ;;
     esac
 done
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 PYTHON_IMAGE=${PYTHON_IMAGE:-python:3.11-slim-bookworm}
 REDIS_IMAGE=${REDIS_IMAGE:-redis:7.4-bookworm}
 POSTGRES_IMAGE=${POSTGRES_IMAGE:-postgres:15-bookworm} # the demo profile's, a build argument only
+# the monitoring profile's, build arguments only: Debian's packages installed there when missing
+PROMETHEUS_IMAGE=${PROMETHEUS_IMAGE:-debian:bookworm-slim}
+ALERTMANAGER_IMAGE=${ALERTMANAGER_IMAGE:-debian:bookworm-slim}
 OFFLINE_PYTHON=modelyard/python-offline:bookworm
 OFFLINE_REDIS=modelyard/redis-offline:bookworm
 OFFLINE_POSTGRES=modelyard/postgres-offline:bookworm
+OFFLINE_PROMETHEUS=modelyard/prometheus-offline:bookworm
+OFFLINE_ALERTMANAGER=modelyard/alertmanager-offline:bookworm
 
 scripts/docker.sh
 
@@ -91,6 +101,12 @@ if [ "$OFFLINE" = yes ]; then
         stand_in "$OFFLINE_POSTGRES" postgresql-15
         POSTGRES_IMAGE=$OFFLINE_POSTGRES
     fi
+    if [ "$MONITORING" = yes ]; then
+        stand_in "$OFFLINE_PROMETHEUS" prometheus
+        stand_in "$OFFLINE_ALERTMANAGER" prometheus-alertmanager
+        PROMETHEUS_IMAGE=$OFFLINE_PROMETHEUS
+        ALERTMANAGER_IMAGE=$OFFLINE_ALERTMANAGER
+    fi
 fi
 
 cat >.images.env <<EOF
@@ -123,6 +139,13 @@ if [ "$DEMO" = yes ]; then
     say "building the demo profile's PostgreSQL on $POSTGRES_IMAGE (not for production)"
     docker compose --env-file .images.env --profile demo build --build-arg "POSTGRES_IMAGE=$POSTGRES_IMAGE" postgres
 fi
+if [ "$MONITORING" = yes ]; then
+    say "building the monitoring profile's Prometheus on $PROMETHEUS_IMAGE, Alertmanager on $ALERTMANAGER_IMAGE"
+    docker compose --env-file .images.env --profile monitoring build \
+        --build-arg "PROMETHEUS_IMAGE=$PROMETHEUS_IMAGE" prometheus
+    docker compose --env-file .images.env --profile monitoring build \
+        --build-arg "ALERTMANAGER_IMAGE=$ALERTMANAGER_IMAGE" alertmanager
+fi
 say "built in $(($(date +%s) - started)) s:"
 docker images --format '  {{.Repository}}:{{.Tag}}  {{.Size}}' |
-    grep -E "modelyard/(api|worker|scheduler|s3-demo|postgres-demo):$VERSION " >&2
+    grep -E "modelyard/(api|worker|scheduler|s3-demo|postgres-demo|prometheus|alertmanager):$VERSION " >&2

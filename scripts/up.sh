@@ -4,7 +4,8 @@
 # images (offline when nothing can be pulled), starts everything and waits until it is healthy,
 # then trains the demo model into the models volume if no model is registered yet. With the demo
 # profile on (COMPOSE_PROFILES=demo in .env), the S3 test server's and the demo PostgreSQL's images
-# are built and started too, with a random PostgreSQL password written to .env the first time.
+# are built and started too, with a random PostgreSQL password written to .env the first time; with
+# the monitoring profile on (COMPOSE_PROFILES=monitoring), Prometheus's and Alertmanager's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { echo "up.sh: $*" >&2; }
@@ -18,14 +19,16 @@ fi
 
 scripts/docker.sh
 demo=
+monitoring=
 services=$(docker compose config --services) # read whole: `| grep -q` could cut compose off mid-write
-if grep -qx s3 <<<"$services"; then demo=--demo; fi # the demo profile is on
+if grep -qx s3 <<<"$services"; then demo=--demo; fi                      # the demo profile is on
+if grep -qx prometheus <<<"$services"; then monitoring=--monitoring; fi # the monitoring profile is on
 if [ -n "$demo" ] && ! grep -q '^MODELYARD_POSTGRES_PASSWORD=.' .env; then
     say "writing a random password for the demo PostgreSQL (role modelyard) to .env"
     sed -i '/^MODELYARD_POSTGRES_PASSWORD=/d' .env
     echo "MODELYARD_POSTGRES_PASSWORD=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')" >>.env
 fi
-scripts/images.sh $demo # also writes the images it built into .env
+scripts/images.sh $demo $monitoring # also writes the images it built into .env
 docker compose up -d --wait --remove-orphans
 docker compose run --rm admin modelyard demo train --if-missing
 port=$(sed -n 's/^MODELYARD_PORT=//p' .env)
@@ -46,5 +49,13 @@ if [ -n "$demo" ]; then
     cat <<EOF
   docker compose exec s3 s3-demo ls s3://scores/   # the demo profile's S3 test server (not for production)
   docker compose exec postgres psql -c 'select count(*) from landing.customers'   # its PostgreSQL
+EOF
+fi
+if [ -n "$monitoring" ]; then
+    prometheus=$(sed -n 's/^MODELYARD_PROMETHEUS_PORT=//p' .env)
+    alertmanager=$(sed -n 's/^MODELYARD_ALERTMANAGER_PORT=//p' .env)
+    cat <<EOF
+  Prometheus (monitoring profile): http://127.0.0.1:${prometheus:-9090}/classic/alerts
+  docker compose exec alertmanager amtool alert   # its Alertmanager (API: http://127.0.0.1:${alertmanager:-9093}/api/v2/alerts)
 EOF
 fi
