@@ -40,7 +40,8 @@ def run(
 
 
 class Stack:
-    """The stack of compose.yaml as a user runs it: in a folder of its own, with its own .env."""
+    """The stack of compose.yaml as a user runs it: in a folder of its own, with its own .env
+    (`settings`); its http client sends MODELYARD_API_KEY when the stack has one."""
 
     def __init__(self, folder: Path, project: str, port: int, **settings: str) -> None:
         self.folder, self.project, self.port = folder, project, port
@@ -57,7 +58,10 @@ class Stack:
             **settings,
         }
         (folder / ".env").write_text("".join(f"{key}={value}\n" for key, value in env.items()))
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+        self.settings = env
+        key = env.get("MODELYARD_API_KEY")
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60)
 
     def compose(self, *args: str, check: bool = True, both: bool = False) -> str:
         return run(

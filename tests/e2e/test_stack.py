@@ -2,19 +2,18 @@
 demo model trained through the admin service, then real HTTP to the api container: predictions,
 a batch job, the nightly schedule, a worker container killed mid-job, Redis restarted under a
 queued job. Then the client bundle: built, the images deleted, installed into a fresh folder, and a
-prediction again. Slow (minutes): `make test-fast` leaves it out."""
+prediction again. Slow (minutes): `make test-fast` leaves it out. The stack (conftest.py) is shared
+with test_monitoring.py, whose tests run before the bundle test."""
 
 import io
 import json
 import shutil
 import tarfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pandas as pd
-import pytest
 
 from tests import factories
 from tests.e2e.compose import ROOT, Stack, ended, job, run, wait_for
@@ -30,23 +29,6 @@ RECORD = {
     "payment_method": "invoice",
     "region": "north",
 }
-
-
-@pytest.fixture(scope="module")
-def stack(images: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    folder = tmp_path_factory.mktemp("stack")
-    stack = Stack(
-        folder, "modelyard-e2e", free_port(), MODELYARD_CHUNK_ROWS="5000", MODELYARD_FILE_SETTLE_S="0"
-    )
-    stack.compose("down", "-v", check=False)
-    try:
-        started = time.monotonic()
-        stack.compose("up", "-d", "--wait")
-        print(f"stack healthy {time.monotonic() - started:.0f}s after `up`, before any model")
-        yield stack
-    finally:
-        print(stack.compose("logs", "--tail", "30", check=False, both=True)[-6000:])
-        stack.down()
 
 
 def test_a_stack_with_no_model_is_healthy_then_serves_the_demo(stack: Stack) -> None:
