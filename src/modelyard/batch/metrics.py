@@ -49,27 +49,53 @@ def record_chunk(
         pipe.execute()
 
 
-def record_schedule_run(connection: redis.Redis, schedule: str, report: dict[str, Any]) -> None:
-    """A schedule's run is committed: what its report says, kept for /metrics."""
+def record_schedule_run(connection: redis.Redis, schedule: str, run: str, report: dict[str, Any]) -> None:
+    """A job of a schedule's run is committed: what its report says, kept for /metrics. The jobs of
+    one run (one per file) add up: rows summed, the worst drift of each feature kept, so that a
+    drifted file is seen whichever job of the run ends last."""
+    rows = report["rows"]
     figures = {
+        "run": run,
         "finished_at": time.time(),
-        "rows_scored": report["rows"]["scored"],
-        "invalid_share": report["invalid_share"],
+        "rows_read": rows["read"],
+        "rows_scored": rows["scored"],
+        "rows_invalid": rows["invalid"],
         "drift": {item["name"]: item["psi"] for item in report["features"] if item["psi"] is not None},
         "prediction_drift": (report["prediction"] or {}).get("psi"),
     }
-    connection.hset(SCHEDULES_KEY, schedule, json.dumps(figures))
+
+    def add(pipe: redis.client.Pipeline) -> None:
+        stored = pipe.hget(SCHEDULES_KEY, schedule)
+        before = json.loads(stored) if stored else {}
+        if before.get("run") == run:
+            figures["rows_read"] += before["rows_read"]
+            figures["rows_scored"] += before["rows_scored"]
+            figures["rows_invalid"] += before["rows_invalid"]
+            for name, value in before["drift"].items():
+                figures["drift"][name] = max(value, figures["drift"].get(name, value))
+            drifts = [d for d in (before["prediction_drift"], figures["prediction_drift"]) if d is not None]
+            figures["prediction_drift"] = max(drifts, default=None)
+        pipe.multi()
+        pipe.hset(SCHEDULES_KEY, schedule, json.dumps(figures))
+
+    connection.transaction(add, SCHEDULES_KEY)  # two jobs of a run may end at once
 
 
 @dataclass
 class ScheduleFigures:
-    """A schedule's last run with a report."""
+    """A schedule's last run with a report: its jobs' rows summed, each feature's worst drift."""
 
+    run: str
     finished_at: float
+    rows_read: int
     rows_scored: int
-    invalid_share: float
+    rows_invalid: int
     drift: dict[str, float]
     prediction_drift: float | None
+
+    @property
+    def invalid_share(self) -> float:
+        return self.rows_invalid / self.rows_read if self.rows_read else 0.0
 
 
 @dataclass
@@ -100,8 +126,10 @@ def snapshot(connection: redis.Redis) -> QueueSnapshot:
     for bound in [*map(str, CHUNK_BUCKETS), "+Inf"]:
         cumulative += int(chunks.get(bound, 0))
         buckets.append((bound, cumulative))
-    schedules = {
-        text(name): ScheduleFigures(**json.loads(value))
-        for name, value in connection.hgetall(SCHEDULES_KEY).items()
-    }
+    schedules = {}
+    for name, value in connection.hgetall(SCHEDULES_KEY).items():
+        try:
+            schedules[text(name)] = ScheduleFigures(**json.loads(value))
+        except (TypeError, ValueError):
+            continue  # written by another release: replaced at the schedule's next run
     return QueueSnapshot(jobs.count, counts, rows, buckets, chunks.get("sum", 0.0), schedules)

@@ -9,7 +9,7 @@ import redis
 
 from modelyard.batch import metrics
 from modelyard.batch.files import BatchResult
-from modelyard.batch.spec import JobSpec
+from modelyard.batch.spec import JobSpec, run_of
 from modelyard.config import Settings
 from modelyard.registry.store import Registry
 from modelyard.reports import profile as profiles
@@ -53,4 +53,4 @@ def publish(connection: redis.Redis, settings: Settings, spec: JobSpec, result: 
     made = reports.build(result.tally, result.rows_done, result.rows_failed, about)
     reports.write(settings.data_dir, spec.id, made, settings.job_retention_s)
     if schedule is not None:
-        metrics.record_schedule_run(connection, schedule, made)
+        metrics.record_schedule_run(connection, schedule, run_of(spec.id), made)

@@ -5,6 +5,7 @@ of this release and of the previous one, so its JSON is a contract: `to_dict` gi
 the same order, whatever the dataclass looks like inside.
 """
 
+import hashlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -22,6 +23,16 @@ SCHEDULE_ORIGIN = "schedule:"
 
 def scheduled_by(name: str) -> str:
     return f"{SCHEDULE_ORIGIN}{name}"
+
+
+def scheduled_job_id(run_id: str, input_place: str) -> str:
+    """A scheduled run's job for one input: the same run and input always give the same job."""
+    return f"{run_id}-{hashlib.sha256(input_place.encode()).hexdigest()[:10]}"
+
+
+def run_of(job_id: str) -> str:
+    """The run a scheduled job belongs to (see scheduled_job_id)."""
+    return job_id.rsplit("-", 1)[0]
 
 
 @dataclass(frozen=True)

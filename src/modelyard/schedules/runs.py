@@ -25,7 +25,7 @@ from rq.job import Job
 from modelyard.batch import inputs, queue, records
 from modelyard.batch.paths import relative_path
 from modelyard.batch.places import store_for
-from modelyard.batch.spec import Marker, Since, scheduled_by
+from modelyard.batch.spec import Marker, Since, scheduled_by, scheduled_job_id
 from modelyard.batch.submit import JobRequest, submit
 from modelyard.config import Settings
 from modelyard.errors import (
@@ -142,8 +142,7 @@ class _Run:
         submit(request, self.settings, self.connection, job_id=job_id, origin=origin, **scored)
 
     def job_id(self, input_place: str) -> str:
-        """The same run and input always give the same job."""
-        return f"{self.id}-{hashlib.sha256(input_place.encode()).hexdigest()[:10]}"
+        return scheduled_job_id(self.id, input_place)
 
 
 def _enqueue_files(ctx: "_Run", record: dict[str, Any], now: datetime) -> None:

@@ -5,6 +5,7 @@ import json
 import re
 from typing import Any
 
+from modelyard.batch import metrics
 from modelyard.tabular import write_table
 from tests import factories
 from tests.integration.batch.test_jobs import customers, ended, put, submit, until_registered, wait_job
@@ -120,3 +121,26 @@ def test_a_tampered_profile_is_not_used(stack, workers) -> None:
         assert record["status"] == "finished" and report["rows"]["scored"] == 50  # scoring goes on
     finally:
         path.write_bytes(original)
+
+
+def test_the_jobs_of_one_scheduled_run_add_up_on_metrics(stack) -> None:
+    """A run of two files: rows summed, each feature's worst drift kept, whichever job ends last;
+    the next run starts afresh."""
+    connection = stack["redis"].client()
+    connection.flushall()
+
+    def report(read: int, invalid: int, age: float, prediction: float | None) -> dict[str, Any]:
+        return {
+            "rows": {"read": read, "scored": read - invalid, "invalid": invalid},
+            "features": [{"name": "age", "psi": age}, {"name": "color", "psi": None}],
+            "prediction": {"psi": prediction} if prediction is not None else None,
+        }
+
+    metrics.record_schedule_run(connection, "nightly", "nightly-1", report(100, 10, 0.9, 0.3))
+    metrics.record_schedule_run(connection, "nightly", "nightly-1", report(300, 0, 0.01, None))
+    figures = metrics.snapshot(connection).schedules["nightly"]
+    assert (figures.rows_read, figures.rows_scored, figures.invalid_share) == (400, 390, 10 / 400)
+    assert figures.drift == {"age": 0.9} and figures.prediction_drift == 0.3
+    metrics.record_schedule_run(connection, "nightly", "nightly-2", report(50, 0, 0.02, 0.01))
+    figures = metrics.snapshot(connection).schedules["nightly"]
+    assert (figures.rows_read, figures.drift, figures.prediction_drift) == (50, {"age": 0.02}, 0.01)
