@@ -6,7 +6,8 @@ import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,20 @@ class Stack:
     def down(self) -> None:
         self.http.close()
         self.compose("down", "-v", "--remove-orphans", check=False)
+
+    @contextmanager
+    def running(self, what: str) -> Iterator["Stack"]:
+        """Started afresh (`up --wait`, from empty volumes), then its last logs printed and it taken
+        down with its volumes, whatever happened."""
+        self.compose("down", "-v", check=False)
+        try:
+            started = time.monotonic()
+            self.compose("up", "-d", "--wait")
+            print(f"{what} healthy {time.monotonic() - started:.0f}s after `up`")
+            yield self
+        finally:
+            print(self.compose("logs", "--tail", "30", check=False, both=True)[-6000:])
+            self.down()
 
 
 def wait_for(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 60) -> Any:

@@ -3,7 +3,6 @@
 import secrets
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -51,15 +50,8 @@ def stack(images: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sta
         MODELYARD_ALERTMANAGER_PORT=str(free_port()),
         MODELYARD_PROMETHEUS_INTERVAL="2s",
     )  # fmt: skip
-    stack.compose("down", "-v", check=False)
-    try:
-        started = time.monotonic()
-        stack.compose("up", "-d", "--wait")
-        print(f"stack healthy {time.monotonic() - started:.0f}s after `up`, before any model")
+    with stack.running("stack, before any model,"):
         yield stack
-    finally:
-        print(stack.compose("logs", "--tail", "30", check=False, both=True)[-6000:])
-        stack.down()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

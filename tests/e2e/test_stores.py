@@ -94,11 +94,7 @@ secrets:
         MODELYARD_API_PROCESSES="1",
         MODELYARD_WORKERS="1",
     )  # fmt: skip
-    stack.compose("down", "-v", check=False)
-    try:
-        started = time.monotonic()
-        stack.compose("up", "-d", "--wait")
-        print(f"stack and S3 test server healthy {time.monotonic() - started:.0f}s after `up`")
+    with stack.running("stack and S3 test server"):
         artifact = factories.save(factories.classifier(seed=5), folder / "churn.joblib")
         artifact.chmod(0o644)
         registered = stack.compose(
@@ -114,9 +110,6 @@ secrets:
             aws_secret_access_key="test",
         )
         yield Lake(stack, s3, artifact, secret)
-    finally:
-        print(stack.compose("logs", "--tail", "30", check=False, both=True)[-6000:])
-        stack.down()
 
 
 def test_a_scheduled_run_scores_new_objects_of_a_bucket_into_a_dated_dataset(lake: Lake) -> None:
