@@ -55,7 +55,9 @@ class Bins:
         of every chunk a batch run scores, so it takes the fast road: one hashing pass over a
         categorical column, one comparison pass per edge over a numeric one."""
         if self.kind == "categorical":
-            codes, uniques = pd.factorize(np.asarray(values))  # a missing value: code -1
+            # a Series as it is: pandas factorizes its Arrow-backed strings without making objects
+            column = values if isinstance(values, pd.Series) else np.asarray(values)
+            codes, uniques = pd.factorize(column)  # a missing value: code -1
             found = self._index.get_indexer(uniques)
             lookup = np.append(np.where(found < 0, len(self.categories), found), self.size - 1)
             return np.bincount(lookup[codes], minlength=self.size)

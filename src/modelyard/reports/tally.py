@@ -31,7 +31,7 @@ class Tally:
         if self.profile is None or not len(frame):
             return
         for bins in self.profile.features:
-            self.counts[bins.name] += bins.count(frame[bins.name].to_numpy())
+            self.counts[bins.name] += bins.count(frame[bins.name])
         self.counts[self.profile.prediction.name] += self.profile.prediction.count(predictions)
 
     def add_problems(self, problems: Iterable[dict[str, Any]]) -> None:
