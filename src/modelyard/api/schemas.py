@@ -291,6 +291,7 @@ class JobReport(BaseModel):
     drift: DriftMethod
     features: list[Compared]
     prediction: Compared | None
+    counting_seconds: float = Field(description="Time the run spent counting for this report.")
 
 
 class RowRange(BaseModel):

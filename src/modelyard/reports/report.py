@@ -44,6 +44,7 @@ def build(tally: Tally, rows_done: int, rows_failed: int, about: dict[str, Any])
         },
         "features": [],
         "prediction": None,
+        "counting_seconds": round(tally.seconds, 3),
     }
     if profile is not None:
         report["reference"] = {

@@ -5,6 +5,7 @@ Counts only add up, so the parts of a split job each keep a tally, and the join 
 run and a whole one give the same counts, hence the same report.
 """
 
+import time
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -25,14 +26,18 @@ class Tally:
             for bins in (*profile.features, profile.prediction):
                 self.counts[bins.name] = np.zeros(len(bins.labels), dtype=np.int64)
         self.invalid: Counter[tuple[str, str]] = Counter()
+        self.seconds = 0.0
+        """Time spent counting, what the report cost the run."""
 
     def add_rows(self, frame: pd.DataFrame, predictions: np.ndarray) -> None:
         """Valid rows, as validation left them, and what the model predicted for them."""
         if self.profile is None or not len(frame):
             return
+        started = time.perf_counter()
         for bins in self.profile.features:
             self.counts[bins.name] += bins.count(frame[bins.name])
         self.counts[self.profile.prediction.name] += self.profile.prediction.count(predictions)
+        self.seconds += time.perf_counter() - started
 
     def add_problems(self, problems: Iterable[dict[str, Any]]) -> None:
         """Invalid rows' error records: each row counts once under every field and code it broke."""
@@ -45,6 +50,7 @@ class Tally:
         return {
             "counts": {name: counts.tolist() for name, counts in self.counts.items()},
             "invalid": [[field, code, n] for (field, code), n in sorted(self.invalid.items(), key=str)],
+            "seconds": self.seconds,
         }
 
     def merge(self, data: dict[str, Any]) -> None:
@@ -54,3 +60,4 @@ class Tally:
                 self.counts[name] += np.asarray(counts, dtype=np.int64)
         for field, code, n in data.get("invalid", []):
             self.invalid[(field, code)] += n
+        self.seconds += data.get("seconds", 0.0)

@@ -77,7 +77,7 @@ def test_tallies_add_up_like_one_run(tmp_path: Path) -> None:
     joined = Tally(made)
     joined.merge(json.loads(json.dumps(first.to_dict())))
     joined.merge(json.loads(json.dumps(second.to_dict())))
-    assert joined.to_dict() == whole.to_dict()
+    assert {**joined.to_dict(), "seconds": 0} == {**whole.to_dict(), "seconds": 0}  # times aside
     assert whole.to_dict()["invalid"] == [["age", "missing_value", 2], ["color", "x", 2]]
 
 
