@@ -88,9 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         budget=settings.max_inflight_bytes,
         larger={"/v1/jobs/upload": settings.max_job_upload_bytes},
     )
-    app.add_middleware(
-        RequestContextMiddleware, on_response=metrics.responded
-    )  # outermost: every response gets an id
+    # outermost: every response gets an id, and is counted by status
+    app.add_middleware(RequestContextMiddleware, on_response=metrics.responded)
     openapi.install(app, app.state.store)
     docs.install(app, settings)
     return app

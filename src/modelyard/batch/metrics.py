@@ -7,7 +7,7 @@ scored, and the API reads them, with the queue's depth and the job counts, at ev
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import redis
@@ -49,38 +49,6 @@ def record_chunk(
         pipe.execute()
 
 
-def record_schedule_run(connection: redis.Redis, schedule: str, run: str, report: dict[str, Any]) -> None:
-    """A job of a schedule's run is committed: what its report says, kept for /metrics. The jobs of
-    one run (one per file) add up: rows summed, the worst drift of each feature kept, so that a
-    drifted file is seen whichever job of the run ends last."""
-    rows = report["rows"]
-    figures = {
-        "run": run,
-        "finished_at": time.time(),
-        "rows_read": rows["read"],
-        "rows_scored": rows["scored"],
-        "rows_invalid": rows["invalid"],
-        "drift": {item["name"]: item["psi"] for item in report["features"] if item["psi"] is not None},
-        "prediction_drift": (report["prediction"] or {}).get("psi"),
-    }
-
-    def add(pipe: redis.client.Pipeline) -> None:
-        stored = pipe.hget(SCHEDULES_KEY, schedule)
-        before = json.loads(stored) if stored else {}
-        if before.get("run") == run:
-            figures["rows_read"] += before["rows_read"]
-            figures["rows_scored"] += before["rows_scored"]
-            figures["rows_invalid"] += before["rows_invalid"]
-            for name, value in before["drift"].items():
-                figures["drift"][name] = max(value, figures["drift"].get(name, value))
-            drifts = [d for d in (before["prediction_drift"], figures["prediction_drift"]) if d is not None]
-            figures["prediction_drift"] = max(drifts, default=None)
-        pipe.multi()
-        pipe.hset(SCHEDULES_KEY, schedule, json.dumps(figures))
-
-    connection.transaction(add, SCHEDULES_KEY)  # two jobs of a run may end at once
-
-
 @dataclass
 class ScheduleFigures:
     """A schedule's last run with a report: its jobs' rows summed, each feature's worst drift."""
@@ -96,6 +64,52 @@ class ScheduleFigures:
     @property
     def invalid_share(self) -> float:
         return self.rows_invalid / self.rows_read if self.rows_read else 0.0
+
+    def after(self, earlier: "ScheduleFigures") -> "ScheduleFigures":
+        """These figures added to those of an earlier job of the same run."""
+        drift = {**earlier.drift}
+        for name, value in self.drift.items():
+            drift[name] = max(value, drift.get(name, value))
+        predictions = [d for d in (earlier.prediction_drift, self.prediction_drift) if d is not None]
+        return replace(
+            self,
+            rows_read=self.rows_read + earlier.rows_read,
+            rows_scored=self.rows_scored + earlier.rows_scored,
+            rows_invalid=self.rows_invalid + earlier.rows_invalid,
+            drift=drift,
+            prediction_drift=max(predictions, default=None),
+        )
+
+
+def _figures(stored: bytes | str | None) -> ScheduleFigures | None:
+    try:
+        return ScheduleFigures(**json.loads(stored)) if stored else None
+    except (TypeError, ValueError):
+        return None  # written by another release: replaced at the schedule's next run
+
+
+def record_schedule_run(connection: redis.Redis, schedule: str, run: str, report: dict[str, Any]) -> None:
+    """A job of a schedule's run is committed: what its report says, kept for /metrics. The jobs of
+    one run (one per file) add up: rows summed, the worst drift of each feature kept, so that a
+    drifted file is seen whichever job of the run ends last."""
+    rows = report["rows"]
+    figures = ScheduleFigures(
+        run=run,
+        finished_at=time.time(),
+        rows_read=rows["read"],
+        rows_scored=rows["scored"],
+        rows_invalid=rows["invalid"],
+        drift={item["name"]: item["psi"] for item in report["features"] if item["psi"] is not None},
+        prediction_drift=(report["prediction"] or {}).get("psi"),
+    )
+
+    def add(pipe: redis.client.Pipeline) -> None:
+        earlier = _figures(pipe.hget(SCHEDULES_KEY, schedule))
+        combined = figures.after(earlier) if earlier is not None and earlier.run == run else figures
+        pipe.multi()
+        pipe.hset(SCHEDULES_KEY, schedule, json.dumps(asdict(combined)))
+
+    connection.transaction(add, SCHEDULES_KEY)  # two jobs of a run may end at once
 
 
 @dataclass
@@ -126,10 +140,9 @@ def snapshot(connection: redis.Redis) -> QueueSnapshot:
     for bound in [*map(str, CHUNK_BUCKETS), "+Inf"]:
         cumulative += int(chunks.get(bound, 0))
         buckets.append((bound, cumulative))
-    schedules = {}
-    for name, value in connection.hgetall(SCHEDULES_KEY).items():
-        try:
-            schedules[text(name)] = ScheduleFigures(**json.loads(value))
-        except (TypeError, ValueError):
-            continue  # written by another release: replaced at the schedule's next run
+    schedules = {
+        text(name): figures
+        for name, value in connection.hgetall(SCHEDULES_KEY).items()
+        if (figures := _figures(value)) is not None
+    }
     return QueueSnapshot(jobs.count, counts, rows, buckets, chunks.get("sum", 0.0), schedules)
