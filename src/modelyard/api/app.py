@@ -15,7 +15,7 @@ from modelyard.api.fastpredict import FastPredictMiddleware
 from modelyard.api.metrics import ApiMetrics
 from modelyard.api.microbatch import MicroBatcher
 from modelyard.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from modelyard.api.routes import health, jobs, models, predict, schedules
+from modelyard.api.routes import files, health, jobs, models, predict, schedules
 from modelyard.batch import queue
 from modelyard.config import Settings, get_settings
 from modelyard.logs import configure_logging
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else None
     )
     install_error_handlers(app)
-    for router in (health.router, models.router, predict.router, jobs.router, schedules.router):
+    for router in (health.router, models.router, predict.router, jobs.router, schedules.router, files.router):
         app.include_router(router)
     [predict_route] = [
         r for r in predict.router.routes if isinstance(r, APIRoute) and r.endpoint is predict.predict

@@ -187,6 +187,10 @@ class VersionInfo(BaseModel):
     has_predict_proba: bool
     input_schema: InputSchemaInfo
     runtime: RuntimeInfo
+    reference: "Reference | None" = Field(
+        description="The reference profile runs are compared with (GET .../profile gives its bins)."
+    )
+    reference_note: str | None = Field(description="Why there is no profile to use, and how to add one.")
 
 
 class ModelDetail(BaseModel):
@@ -354,3 +358,36 @@ class SchedulerState(BaseModel):
 class ScheduleList(BaseModel):
     scheduler: SchedulerState
     schedules: list[ScheduleInfo]
+
+
+class ProfiledFeature(BaseModel):
+    """A feature (or the predictions) of the reference rows: its bins and how many rows fell in each."""
+
+    name: str
+    kind: Literal["numeric", "categorical"]
+    bins: list[str] = Field(description="What each bin holds; the last is missing values.")
+    reference: list[int] = Field(description="Reference rows per bin.")
+
+
+class ProfileInfo(BaseModel):
+    """A version's reference profile, which every run of it is compared with."""
+
+    model: str
+    version: int
+    rows: int
+    source: str = Field(description="The reference rows' file, or the demo's training data.")
+    created_at: str
+    features: list[ProfiledFeature]
+    prediction: ProfiledFeature
+
+
+class DataFile(BaseModel):
+    path: str = Field(description="Relative to the data volume, as a job's input names it.")
+    format: Literal["csv", "parquet", "jsonl"]
+    size_bytes: int
+    modified_at: str
+
+
+class DataFileList(BaseModel):
+    files: list[DataFile] = Field(description="Newest first.")
+    truncated: bool = Field(description="True when there were more than `limit`.")

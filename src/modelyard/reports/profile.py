@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelyard.errors import InvalidInput
+from modelyard.errors import InvalidInput, NotFound
 from modelyard.formats import detect_format
 from modelyard.fsutil import atomic_write_json
 from modelyard.registry.artifacts import unpickle
@@ -31,6 +31,12 @@ from modelyard.tabular import Table, read_table
 
 PROFILE = "profile.json"
 FORMAT = 1
+
+
+class ProfileNotFound(NotFound):
+    """The version has no profile that can be used (none, or one refused)."""
+
+    code = "profile_not_found"
 
 
 @dataclass(frozen=True)
