@@ -4,6 +4,8 @@
 # redis-server is for running a worker outside Compose and for the tests, which start their own;
 # PostgreSQL is for the tests, which initdb a private cluster on a free port (tests/pg.py). Installing
 # the package may start Debian's own cluster on port 5432 where an init system runs: harmless, unused.
+# Chromium is the real browser the console's tests drive (through Playwright's Python package, never
+# its own browser download).
 # Re-running is cheap: the install is skipped while pyproject.toml and constraints.txt are unchanged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +22,7 @@ missing=()
 python_ok || missing+=(python3 python3-venv python3-pip)
 command -v redis-server >/dev/null || missing+=(redis-server)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "bootstrap: installing ${missing[*]} from apt" >&2
     as_root apt-get update -qq

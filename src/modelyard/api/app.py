@@ -9,7 +9,7 @@ from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
 from modelyard import __version__
-from modelyard.api import docs, openapi
+from modelyard.api import console, docs, openapi
 from modelyard.api.errors import install_error_handlers
 from modelyard.api.fastpredict import FastPredictMiddleware
 from modelyard.api.metrics import ApiMetrics
@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, on_response=metrics.responded)
     openapi.install(app, app.state.store)
     docs.install(app, settings)
+    console.install(app, settings)
     return app
 
 

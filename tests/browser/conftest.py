@@ -1,0 +1,84 @@
+"""A real browser (Debian's Chromium, driven by Playwright's Python package) on the console of a
+real stack. Every page a test opens is watched: an error in the browser's console, a script error,
+or a request to any other origin fails the test."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Dialog, Page, Request, sync_playwright
+
+from tests.browser.stack import ConsoleStack, console_stack
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleStack]:
+    with console_stack(tmp_path_factory.mktemp("console")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        raise RuntimeError(
+            f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium); "
+            "Playwright's own browser download is never used"
+        )
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Watched:
+    page: Page
+    stack: ConsoleStack
+    problems: list[str] = field(default_factory=list)
+    refusals_expected: bool = False
+    api_calls: list[Request] = field(default_factory=list)
+
+    def open(self, address: str = "#/models", key: str | None = None) -> Page:
+        """The console at `address`, the key given when it asks."""
+        self.page.goto(f"/ui/{address}")
+        self.page.fill("#key-value", key or self.stack.key)
+        self.page.click("#key button")
+        return self.page
+
+    def saw(self, request: Request) -> None:
+        origin = self.stack.api.url
+        if not (request.url.startswith(f"{origin}/") or request.url.startswith(f"blob:{origin}/")):
+            self.problems.append(f"a request left the origin: {request.method} {request.url}")
+        if request.url.startswith(f"{origin}/v1/"):
+            self.api_calls.append(request)
+
+    def dialog(self, dialog: Dialog) -> None:
+        self.problems.append(f"a dialog opened (a script ran?): {dialog.message}")
+        dialog.dismiss()
+
+    def logged(self, kind: str, text: str) -> None:
+        if kind != "error":
+            return
+        if self.refusals_expected and "status of 401" in text:
+            return
+        self.problems.append(f"console error: {text}")
+
+
+@pytest.fixture
+def console(browser: Browser, stack: ConsoleStack) -> Iterator[Watched]:
+    context = browser.new_context(
+        base_url=stack.api.url, accept_downloads=True, viewport={"width": 1280, "height": 900}
+    )
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    watched = Watched(page, stack)
+    page.on("console", lambda message: watched.logged(message.type, message.text))
+    page.on("pageerror", lambda error: watched.problems.append(f"script error: {error}"))
+    page.on("dialog", watched.dialog)
+    page.on("request", watched.saw)
+    yield watched
+    context.close()
+    assert watched.problems == [], watched.problems
