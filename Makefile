@@ -6,7 +6,7 @@ PORT ?= 8000
 OUT ?= modelyard-bundle.tar.gz
 MODELS ?=
 
-.PHONY: setup up down register images images-offline bundle serve test test-fast e2e fuzz mutation lint format bench soak clean
+.PHONY: setup up down register images images-offline bundle serve test test-fast e2e fuzz mutation lint format bench soak screenshots clean
 
 setup:
 	@VENV=$(VENV) scripts/bootstrap.sh
@@ -53,6 +53,10 @@ e2e: setup
 # The API's contract fuzzed longer than in `make test` (schemathesis, 200 examples an operation, stateful too).
 fuzz: setup
 	MODELYARD_FUZZ_EXAMPLES=200 MODELYARD_FUZZ_PHASES=examples,coverage,fuzzing,stateful $(BIN)/pytest tests/integration/api/test_contract.py -k fuzzer -s
+
+# The README's pictures of the console (docs/images/console-*.png): the browser tests' stack and Chromium.
+screenshots: setup
+	$(BIN)/python scripts/screenshots.py docs/images
 
 # Mutation testing of the core (mutmut, settings in pyproject.toml); the survivors are listed last.
 mutation: setup
