@@ -85,6 +85,14 @@ class JobAlreadyEnded(Conflict):
     code = "job_already_ended"
 
 
+class JobNotEnded(Conflict):
+    """A job that a worker may still touch (queued, running, or canceled and not yet stopped)
+    cannot be deleted: its records would come back half-written."""
+
+    code = "job_not_ended"
+    when = "a canceled job whose worker has not stopped yet; retry in a few seconds"
+
+
 class AlreadyCompiled(Conflict):
     code = "already_compiled"
 

@@ -8,6 +8,13 @@ from pathlib import Path, PurePath, PurePosixPath
 
 from modelyard.errors import InvalidPath
 
+UPLOADS = "uploads"
+
+
+def upload_folder(job_id: str) -> str:
+    """Where the API keeps the file uploaded for a job (origin upload), and nothing else."""
+    return f"{UPLOADS}/{job_id}"
+
 
 def data_path(data_dir: Path, relative: str, what: str) -> Path:
     """A path inside the data volume, refused when it is absolute or leaves it (.., a symlink)."""

@@ -105,6 +105,11 @@ def done_key(job_id: str) -> str:
     return f"{PREFIX}done:{job_id}"
 
 
+def lock_key(job_id: str) -> str:
+    """Held by the process that runs a job (or a part), renewed while it runs (batch/running.py)."""
+    return f"{PREFIX}lock:{job_id}"
+
+
 def enqueue_options(settings: Settings) -> dict[str, Any]:
     """What every modelyard job is enqueued with: kept for the retention period whatever its end,
     and retried (MODELYARD_JOB_RETRIES) when its worker dies."""

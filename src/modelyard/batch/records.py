@@ -1,19 +1,27 @@
-"""Batch jobs as their submitters see them: status, progress, outputs, errors; listing; canceling.
+"""Batch jobs as their submitters see them: status, progress, outputs, errors; listing; canceling;
+deleting.
 
 A split job is one job to its submitter: its status and counts sum those of its parts and of the
 final join, whatever RQ says of the job that planned them.
 """
 
+import shutil
+from contextlib import suppress
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import redis
 from rq.job import Job, JobStatus
 
-from modelyard.batch import queue
+from modelyard.batch import keeper, queue
+from modelyard.batch.paths import data_path, upload_folder
 from modelyard.batch.progress import merge_warnings
 from modelyard.batch.spec import ENDED, JobSpec, Status
-from modelyard.errors import JobAlreadyEnded, JobNotFound
+from modelyard.errors import JobAlreadyEnded, JobNotEnded, JobNotFound, ModelyardError
+from modelyard.reports import report as reports
+from modelyard.stores.uris import is_object_uri, is_table_uri
 
 COUNTS = ("rows_done", "rows_failed", "rows_total")
 RQ_STATUS: dict[JobStatus, Status] = {
@@ -63,6 +71,73 @@ def cancel(connection: redis.Redis, job_id: str) -> dict[str, Any]:
         if member is not None and _status(member) not in ENDED:
             member.cancel()
     return _view(connection, job)
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """What deleting an ended job took away, besides its record, and what it left."""
+
+    id: str
+    removed: tuple[str, ...]
+    """Files and folders removed from the data volume (only when asked to)."""
+    kept: tuple[str, ...]
+    """The job's files left on the data volume, and its outputs in a store, never deleted here."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "removed": list(self.removed), "kept": list(self.kept)}
+
+
+def delete(connection: redis.Redis, job_id: str, data_dir: Path, files: bool = False) -> Deletion:
+    """Forget an ended job: what Redis holds for it and for its parts and join (RQ's records and
+    results, the job list's entry, the cancel, done, lock and snapshot keys) and its report. With
+    `files`, also its output and errors files and its uploaded input (uploads/<id>/), on the data
+    volume only: an output in a store (s3://, postgresql://) is never deleted here. A scheduled
+    run's markers stay, so that the schedule does not score the same input again."""
+    job = _fetch(connection, job_id)
+    status = _view(connection, job)["status"]
+    if status not in ENDED:
+        raise JobNotEnded(f"job {job_id} is {status}: cancel it first (POST /v1/jobs/{job_id}/cancel)")
+    members = [member for member in _members(connection, job) if member is not None]
+    if any(member.execution_registry.get_execution_ids() for member in [job, *members]):
+        raise JobNotEnded(
+            f"job {job_id} is {status}, but a worker still holds it (it stops at its next chunk): "
+            "delete it again in a few seconds"
+        )
+    removed, kept = _files(JobSpec.from_dict(job.args[0]), data_dir, files)
+    with suppress(ModelyardError):  # an id that cannot name a report has none
+        reports.path(data_dir, job_id).unlink(missing_ok=True)
+    with connection.pipeline() as pipe:
+        for member in [job, *members]:
+            member.delete(pipeline=pipe)
+            pipe.delete(queue.done_key(member.id), queue.lock_key(member.id))
+        pipe.delete(queue.cancel_key(job_id), keeper.imported_key(job_id), keeper.parts_key(job_id))
+        pipe.zrem(queue.JOB_INDEX, job_id)
+        pipe.execute()
+    return Deletion(job_id, tuple(removed), tuple(kept))
+
+
+def _files(submitted: JobSpec, data_dir: Path, remove: bool) -> tuple[list[str], list[str]]:
+    """The job's files on the data volume, removed or kept, and its outputs in a store, kept."""
+    removed: list[str] = []
+    kept: list[str] = []
+    for place in (submitted.output, submitted.errors_output):
+        if is_object_uri(place) or is_table_uri(place):
+            kept.append(place)
+            continue
+        with suppress(ModelyardError):  # a path that leaves the volume is never touched
+            path = data_path(data_dir, place, "output")
+            if path.is_file():
+                if remove:
+                    path.unlink(missing_ok=True)
+                (removed if remove else kept).append(place)
+    folder = upload_folder(submitted.id)
+    if submitted.origin == "upload" and PurePosixPath(submitted.input).parent == PurePosixPath(folder):
+        path = data_path(data_dir, folder, "input")
+        if path.is_dir():
+            if remove:
+                shutil.rmtree(path, ignore_errors=True)
+            (removed if remove else kept).append(f"{folder}/")
+    return removed, kept
 
 
 def spec(connection: redis.Redis, job_id: str) -> JobSpec:

@@ -103,7 +103,7 @@ def canceled(job: Job) -> bool:
 def _exclusive(job: Job, wait_s: int) -> Iterator[None]:
     """Hold the job's lock while it runs, renewed by a thread. A second runner (its first worker
     dead but the process still going) waits for the first to end, then finds the work done."""
-    lock = job.connection.lock(f"{queue.PREFIX}lock:{job.id}", timeout=LOCK_TTL_S, sleep=1)
+    lock = job.connection.lock(queue.lock_key(job.id), timeout=LOCK_TTL_S, sleep=1)
     if not lock.acquire(blocking=False):
         log.warning("another process runs this job: waiting for it to end", extra={"job_id": job.id})
         if not lock.acquire(blocking=True, blocking_timeout=wait_s):
