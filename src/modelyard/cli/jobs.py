@@ -1,4 +1,4 @@
-"""Batch jobs through the REST API (MODELYARD_API_URL): submit, follow, list, cancel, download."""
+"""Batch jobs through the REST API (MODELYARD_API_URL): submit, follow, list, cancel, delete, download."""
 
 import json
 import re
@@ -199,8 +199,32 @@ def jobs_list(status: str | None, limit: int) -> None:
 @click.argument("job_id")
 def jobs_cancel(job_id: str) -> None:
     """Cancel a queued or running job (a running one stops at its next chunk, leaving no output)."""
-    record = ApiClient(get_settings()).request("DELETE", f"/v1/jobs/{job_id}")
+    record = ApiClient(get_settings()).request("POST", f"/v1/jobs/{job_id}/cancel")
     click.echo(f"job {record['id']}: {record['status']}")
+
+
+@jobs.command("delete")
+@click.argument("job_id")
+@click.option(
+    "--files",
+    is_flag=True,
+    help="Also remove its output and errors files, and its uploaded input, from the data folder "
+    "(outputs in a store are never deleted).",
+)
+def jobs_delete(job_id: str, files: bool) -> None:
+    """Delete an ended job's record and report (cancel a running one first)."""
+    client = ApiClient(get_settings())
+    status = client.request("GET", f"/v1/jobs/{job_id}")["status"]
+    if status not in ENDED:  # the API would cancel it (DELETE's old meaning): say so instead
+        raise click.ClickException(
+            f"job {job_id} is {status}: cancel it first ({program()} jobs cancel {job_id}), then delete it"
+        )
+    deleted = client.request("DELETE", f"/v1/jobs/{job_id}", params={"files": str(files).lower()})
+    click.echo(f"job {job_id} deleted")
+    for place in deleted["removed"]:
+        click.echo(f"  removed  {place}")
+    for place in deleted["kept"]:
+        click.echo(f"  kept     {place}")
 
 
 def download_options(default: str) -> Callable[[Callable[..., None]], Callable[..., None]]:

@@ -147,7 +147,7 @@ def test_cancel_a_queued_job(stack, workers) -> None:
     assert job(stack, record["id"])["status"] == "canceled"
     assert not (stack["root"] / "data" / record["output"]).exists()
     assert "Job OK" not in worker.logs()
-    again = stack["api"].client.delete(f"/v1/jobs/{record['id']}")
+    again = stack["api"].client.post(f"/v1/jobs/{record['id']}/cancel")
     assert again.status_code == 409 and again.json()["error"]["code"] == "job_already_ended"
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import redis
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from modelyard.api.body import json_body, parse_body
@@ -19,18 +20,20 @@ from modelyard.api.deps import Authorized, QueueDep, SettingsDep
 from modelyard.api.errors import QUEUE_ERRORS, documented
 from modelyard.api.schemas import JobCreate, JobList, JobRecord, JobReport
 from modelyard.batch import records
-from modelyard.batch.paths import data_path
-from modelyard.batch.spec import Status
+from modelyard.batch.paths import data_path, upload_folder
+from modelyard.batch.spec import ENDED, Status
 from modelyard.batch.split import discard_parts
 from modelyard.batch.submit import JobRequest, submit
 from modelyard.config import Settings
 from modelyard.errors import (
     AliasNotFound,
     ArtifactRefused,
+    BadRequest,
     InputNotFound,
     InvalidPath,
     InvalidRequest,
     JobAlreadyEnded,
+    JobNotEnded,
     JobNotFinished,
     JobNotFound,
     MalformedJSON,
@@ -84,7 +87,50 @@ FILES = {
     },
     **documented(*QUEUE_ERRORS, JobNotFound, NotFound, JobNotFinished),
 }
-UPLOADS = "uploads"
+DEPRECATED_SINCE = "@1796256000"
+"""2026-12-03, when DELETE stopped meaning cancel: the Deprecation header's date (RFC 9745)."""
+
+
+def _operation(path: str, method: str) -> str:
+    """A link's operationRef: a JSON pointer to an operation of this router."""
+    return "#/paths/" + f"/v1/jobs{path}".replace("~", "~0").replace("/", "~1") + f"/{method}"
+
+
+def _links(*names: str) -> dict[str, Any]:
+    """OpenAPI links from an answer carrying a job (its `id`) to what may follow it: the document's
+    account of a job's life (submit, follow, cancel, then delete), which clients and fuzzers use."""
+    operations = {
+        "GetJob": ("/{job_id}", "get"),
+        "CancelJob": ("/{job_id}/cancel", "post"),
+        "DeleteJob": ("/{job_id}", "delete"),
+        "GetJobResult": ("/{job_id}/result", "get"),
+        "GetJobErrors": ("/{job_id}/errors", "get"),
+    }
+    return {
+        name: {
+            "operationRef": _operation(*operations[name]),
+            "parameters": {"job_id": "$response.body#/id"},
+        }
+        for name in names
+    }
+
+
+SUBMITTED = {"links": _links("GetJob", "CancelJob", "GetJobResult", "GetJobErrors")}
+"""A submitted job is followed, or canceled; deleted once it has ended."""
+
+
+class JobDeletion(BaseModel):
+    """What deleting an ended job did besides removing its record (and its report)."""
+
+    id: str
+    removed: list[str] = Field(
+        description="Removed from the data volume (only with files=true): the output and errors "
+        "files, and an uploaded input's folder uploads/<id>/."
+    )
+    kept: list[str] = Field(
+        description="Left in place: the job's files on the data volume (without files=true), and "
+        "its outputs in a store (s3://, postgresql://), which the API never deletes."
+    )
 
 
 def _accepted(response: Response, record: dict[str, Any]) -> dict[str, Any]:
@@ -97,7 +143,10 @@ def _accepted(response: Response, record: dict[str, Any]) -> dict[str, Any]:
     status_code=202,
     response_model=JobRecord,
     openapi_extra=json_body(JobCreate),
-    responses=documented(*QUEUE_ERRORS, *SUBMIT_ERRORS, *STORE_ERRORS, MalformedJSON, ServerBusy),
+    responses={
+        202: SUBMITTED,
+        **documented(*QUEUE_ERRORS, *SUBMIT_ERRORS, *STORE_ERRORS, MalformedJSON, ServerBusy),
+    },
 )
 async def create_job(
     request: Request, response: Response, settings: SettingsDep, connection: QueueDep
@@ -114,14 +163,17 @@ def _submit(body: JobCreate, settings: Settings, connection: redis.Redis) -> dic
 
 
 @router.post(
-    "/upload", status_code=202, response_model=JobRecord, responses=documented(*QUEUE_ERRORS, *SUBMIT_ERRORS)
+    "/upload",
+    status_code=202,
+    response_model=JobRecord,
+    responses={202: SUBMITTED, **documented(*QUEUE_ERRORS, *SUBMIT_ERRORS, BadRequest)},
 )
 def upload_job(
     response: Response,
     settings: SettingsDep,
     connection: QueueDep,
     file: Annotated[UploadFile, File(description="A .csv, .parquet or .jsonl file to score")],
-    model: Annotated[str, Form()],
+    model: Annotated[str, Form(min_length=1)],
     version: Annotated[int | None, Form(ge=1)] = None,
     alias: Annotated[str | None, Form()] = None,
     output: Annotated[str | None, Form()] = None,
@@ -134,7 +186,7 @@ def upload_job(
     fmt = detect_format(file.filename, file.content_type, input_format, "give input_format")
     job_id = uuid.uuid4().hex[:16]
     stem = safe_stem(file.filename)
-    relative = f"{UPLOADS}/{job_id}/{stem}.{fmt}"
+    relative = f"{upload_folder(job_id)}/{stem}.{fmt}"
     stored = settings.data_dir / relative
     with atomic_path(stored) as tmp, tmp.open("wb") as sink:
         shutil.copyfileobj(file.file, sink, 1 << 20)
@@ -171,16 +223,71 @@ def get_job(job_id: str, connection: QueueDep) -> dict[str, Any]:
     return records.view(connection, job_id)
 
 
-@router.delete(
-    "/{job_id}", response_model=JobRecord, responses=documented(*QUEUE_ERRORS, JobNotFound, JobAlreadyEnded)
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobRecord,
+    responses={
+        200: {"links": _links("GetJob", "DeleteJob")},
+        **documented(*QUEUE_ERRORS, JobNotFound, JobAlreadyEnded),
+    },
 )
 def cancel_job(job_id: str, connection: QueueDep, settings: SettingsDep) -> dict[str, Any]:
-    """Cancel a queued or running job; a running one stops at its next chunk, leaving no output."""
+    """Cancel a queued or running job; a running one stops at its next chunk, leaving no output.
+    Its record stays, with the status canceled, until it is deleted."""
+    return _cancel(job_id, connection, settings)
+
+
+def _cancel(job_id: str, connection: redis.Redis, settings: Settings) -> dict[str, Any]:
     record = records.cancel(connection, job_id)
     if record["parts"]:  # the workers discard them too, when a store cannot be reached from here
         with suppress(ModelyardError):
             discard_parts(settings, records.spec(connection, job_id))
     return record
+
+
+@router.delete(
+    "/{job_id}",
+    response_model=JobDeletion | JobRecord,
+    responses={
+        200: {
+            "description": "An ended job: what was removed besides its record. A queued or running "
+            "job: canceled, as POST /v1/jobs/{job_id}/cancel does, and its record (deprecated: "
+            "the answer carries Deprecation and Link headers naming the cancel operation).",
+            "headers": {
+                "Deprecation": {
+                    "description": "On a cancel: this use of DELETE is deprecated (RFC 9745).",
+                    "schema": {"type": "string"},
+                },
+                "Link": {
+                    "description": "On a cancel: the operation to use instead (rel=successor-version).",
+                    "schema": {"type": "string"},
+                },
+            },
+        },
+        **documented(*QUEUE_ERRORS, JobNotFound, JobAlreadyEnded, JobNotEnded),
+    },
+)
+def delete_job(
+    job_id: str,
+    response: Response,
+    connection: QueueDep,
+    settings: SettingsDep,
+    files: Annotated[
+        bool,
+        Query(
+            description="Also remove the job's output and errors files, and its uploaded input, from "
+            "the data volume. Outputs in a store (s3://, postgresql://) are never deleted."
+        ),
+    ] = False,
+) -> dict[str, Any]:
+    """Delete an ended job (finished, failed or canceled): its record and report go, and with
+    files=true its files on the data volume; GET /v1/jobs/{job_id} then answers 404. A queued or
+    running job is canceled instead, as before (use POST /v1/jobs/{job_id}/cancel)."""
+    if records.view(connection, job_id)["status"] not in ENDED:
+        response.headers["Deprecation"] = DEPRECATED_SINCE
+        response.headers["Link"] = f'</v1/jobs/{job_id}/cancel>; rel="successor-version"'
+        return _cancel(job_id, connection, settings)
+    return records.delete(connection, job_id, settings.data_dir, files).to_dict()
 
 
 @router.get("/{job_id}/result", response_class=FileResponse, responses=FILES)
