@@ -6,13 +6,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
 
 from modelyard.api.schemas import ErrorResponse
 from modelyard.batch import queue
 from modelyard.errors import InvalidRequest, MalformedJSON, ModelyardError, QueueUnavailable, Unauthorized
 
-HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
 
 
 def error_response(error: ModelyardError, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -63,12 +64,40 @@ def invalid_request(errors: list[Any]) -> ModelyardError:
     return InvalidRequest(message, details)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    error = ModelyardError(str(exc.detail))
+    headers = dict(exc.headers or {})
+    message = str(exc.detail)
+    if exc.status_code == 405:
+        allowed = allowed_methods(request) or headers.get("Allow", "")
+        headers["Allow"] = allowed
+        message = f"{request.method} is not allowed on {request.url.path}: it takes {allowed or 'none'}"
+    error = ModelyardError(message)
     error.status_code = exc.status_code
     error.code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
-    return error_response(error, dict(exc.headers or {}))
+    return error_response(error, headers)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method the request's path takes, for a 405's Allow header. Starlette names those of
+    the first route whose path matches, though routes of the same path after it take others (GET
+    and DELETE /v1/jobs/{job_id}): the path is the first match's, its methods those of every route
+    of that path. Empty for a mount (static files), which names its own."""
+    path = request.scope["path"].removeprefix(request.scope.get("root_path", ""))
+    template: str | None = None
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is None or not regex.match(path):
+            continue
+        if route.methods is None:  # a mount
+            if template is None:
+                return ""
+            continue
+        template = template or route.path
+        if route.path == template:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 async def _queue_down(request: Request, exc: Exception) -> JSONResponse:

@@ -250,8 +250,10 @@ def _kind(value: Any) -> str:
         return "a boolean"
     if isinstance(value, str):
         return f"a string ({value[:40]!r})"
-    if isinstance(value, int | float | np.number):
+    if isinstance(value, float | np.floating):
         return "infinity" if np.isinf(value) else "NaN" if np.isnan(value) else "a number"
+    if isinstance(value, int | np.number):  # an integer past 64 bits too, which numpy cannot test
+        return "a number"
     if isinstance(value, list | tuple | np.ndarray):
         return "an array"
     if isinstance(value, dict):

@@ -78,6 +78,14 @@ def test_wrong_type(server: ApiServer) -> None:
     assert "got a string" in found["message"]
 
 
+def test_an_integer_past_64_bits_is_named_not_a_crash(server: ApiServer) -> None:
+    records = factories.records(2)
+    records[1]["color"] = 174520393446889652224  # numpy cannot hold it, nor test it for infinity
+    found = error(predict(server, records), 422, "invalid_input")
+    assert [(d["row"], d["field"], d["code"]) for d in found["details"]] == [(1, "color", "wrong_type")]
+    assert found["details"][0]["message"].endswith("got a number")
+
+
 def test_null_without_imputer(server: ApiServer) -> None:
     records = factories.records(2)
     records[0]["age"] = None
@@ -264,3 +272,24 @@ def test_path_tricks_find_no_model(server: ApiServer, path: str) -> None:
     response = server.client.get(path)
     assert response.status_code == 404
     assert response.json()["error"]["code"] in {"model_not_found", "not_found"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/v1/jobs/abc", "DELETE, GET"),  # Starlette alone names GET, the first route's
+        ("OPTIONS", "/v1/jobs/abc", "DELETE, GET"),
+        ("PATCH", "/v1/jobs", "GET, POST"),
+        ("GET", "/v1/jobs/abc/cancel", "POST"),
+        ("PUT", "/v1/jobs/upload", "POST"),
+        ("GET", "/v1/models/churn/predict", "POST"),
+        ("DELETE", "/static-offline-docs/swagger-ui.css", "GET, HEAD"),
+    ],
+)
+def test_a_405_lists_every_method_of_the_path(
+    server: ApiServer, method: str, path: str, allowed: str
+) -> None:
+    response = server.client.request(method, path)
+    found = error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == allowed
+    assert found["message"] == f"{method} is not allowed on {path}: it takes {allowed}"
