@@ -243,16 +243,21 @@ def csv_rows(
         reader = None
     schema = reader.schema if reader else pa.schema([(n, pa.string()) for n in names])
     parsed = 0  # rows handed out so far
+    shown = 0.0  # the progress reported so far
 
-    def rows_of(table: pa.Table, final: bool = False) -> Chunk:
-        nonlocal parsed
+    def rows_of(table: pa.Table, produced: int, final: bool = False) -> Chunk:
+        nonlocal parsed, shown
         positions = np.arange(parsed, parsed + table.num_rows)
         parsed += table.num_rows
         gaps = np.asarray(skipped, dtype=np.int64)
         gaps.sort()
         # position p is the data row d with d - (malformed rows before d) == p
         relative = positions + np.searchsorted(gaps - np.arange(len(gaps)), positions, side="right")
-        done = (handle.tell() - start) / size if size else None
+        if size:
+            # The parser reads ahead (a small file whole at once): the share of the file it has
+            # read, times the share of the rows parsed from it that are handed out; never backwards
+            read = (handle.tell() - start) / size
+            shown = max(shown, min(read * (parsed / produced if produced else 1.0), 1.0))
         rows = relative + start_row
         # the parser reads ahead: keep a later row's report for the chunk it belongs to
         last = rows[-1] if len(rows) and not final else None
@@ -264,25 +269,26 @@ def csv_rows(
             ),
             rows=rows,
             malformed=mine,
-            progress=min(done, 1.0) if done is not None else None,
+            progress=shown if size else None,
         )
 
     yielded = False
-    for table in _rebatch(reader, schema, chunk_rows):
+    for table, produced in _rebatch(reader, schema, chunk_rows):
         yielded = True
-        yield rows_of(table)
+        yield rows_of(table, produced)
     if not yielded or pending:
-        yield rows_of(schema.empty_table(), final=True)
+        yield rows_of(schema.empty_table(), parsed, final=True)
 
 
 def _rebatch(
     reader: pacsv.CSVStreamingReader | None, schema: pa.Schema, chunk_rows: int
-) -> Iterator[pa.Table]:
-    """Batches of whatever size the parser makes, regrouped into tables of `chunk_rows` rows."""
+) -> Iterator[tuple[pa.Table, int]]:
+    """Batches of whatever size the parser makes, regrouped into tables of `chunk_rows` rows; each
+    with the rows parsed so far."""
     if reader is None:
         return
     held: list[pa.RecordBatch] = []
-    count = 0
+    count = produced = 0
     while True:
         try:
             batch = reader.read_next_batch()
@@ -292,13 +298,14 @@ def _rebatch(
             raise _csv_error(exc) from exc
         held.append(batch)
         count += batch.num_rows
+        produced += batch.num_rows
         while count >= chunk_rows:
             table = pa.Table.from_batches(held, schema)
-            yield table.slice(0, chunk_rows)
+            yield table.slice(0, chunk_rows), produced
             rest = table.slice(chunk_rows)
             held, count = rest.to_batches(), rest.num_rows
     if count:
-        yield pa.Table.from_batches(held, schema)
+        yield pa.Table.from_batches(held, schema), produced
 
 
 def _csv_error(exc: Exception) -> UnparseableFile:

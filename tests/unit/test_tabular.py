@@ -203,6 +203,14 @@ def test_csv_rows_from_the_middle_of_a_file() -> None:
     assert progress == sorted(progress) and progress[-1] == 1.0 and all(0 < p <= 1 for p in progress)
 
 
+def test_a_csv_read_whole_at_once_still_shows_progress_chunk_by_chunk() -> None:
+    """The parser reads a small file in one go: progress follows the rows handed out, not the bytes
+    read (a job's progress bar would stand at 100% from its first chunk)."""
+    content = b"id\n" + b"".join(b"%d\n" % i for i in range(400))
+    chunks = list(read_chunks(io.BytesIO(content), "csv", chunk_rows=100))
+    assert [round(c.progress, 3) for c in chunks] == [0.25, 0.5, 0.75, 1.0]
+
+
 def test_a_malformed_last_row_gets_a_chunk_of_its_own() -> None:
     chunks = list(read_chunks(io.BytesIO(b"a,b\n1,2\n3\n"), "csv", chunk_rows=1))
     assert [c.rows.tolist() for c in chunks] == [[0], []]
