@@ -5,15 +5,21 @@ production, a `<model>.Record` component (its features: names, types, categories
 a `<model>.PredictRequest` with an example of real values, and the path
 /v1/models/<model>/predict that uses them, so that /docs "Try it out" works as it stands and a
 generated client knows the fields. It is rebuilt when a model is registered or promoted.
+
+Its security follows the server's settings: without an API key, the server takes every request,
+so the document asks for no key (no security schemes or requirements, and no 401 answers).
 """
 
 import copy
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from modelyard.config import Settings
+from modelyard.formats import FORMATS
 from modelyard.registry.schema import NUMBER, Feature, InputSchema
 from modelyard.scoring.predict import LoadedModel
 from modelyard.serving.cache import ModelCache
@@ -24,6 +30,7 @@ GENERIC_PREDICT = "/v1/models/{name}/predict"
 def install(app: FastAPI, store: ModelCache) -> None:
     fixed: dict[str, Any] = {}
     built: dict[tuple[tuple[str, int], ...], dict[str, Any]] = {}
+    settings: Settings = app.state.settings
 
     def openapi() -> dict[str, Any]:
         if not fixed:
@@ -32,6 +39,9 @@ def install(app: FastAPI, store: ModelCache) -> None:
                     title=app.title, version=app.version, description=app.description, routes=app.routes
                 )
             )
+            _forms(fixed)
+            if settings.api_key is None:
+                _without_key(fixed)
         served = dict(store.production)
         key = tuple(sorted((name, model.version) for name, model in served.items()))
         if key not in built:
@@ -44,6 +54,38 @@ def install(app: FastAPI, store: ModelCache) -> None:
         return built[key]
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _forms(document: dict[str, Any]) -> None:
+    """What a multipart form can say: a field left out is none (a form has no null), and a file
+    part's type names its format, as much as its name does (api: detect_format)."""
+    schemas = document.get("components", {}).get("schemas", {})
+    for operation in _operations(document):
+        form = operation.get("requestBody", {}).get("content", {}).get("multipart/form-data")
+        if form is None:
+            continue
+        body = schemas.get(form["schema"].get("$ref", "").rpartition("/")[2], form["schema"])
+        for name, field in body.get("properties", {}).items():
+            kinds = [kind for kind in field.pop("anyOf", []) if kind.get("type") != "null"]
+            if len(kinds) == 1:
+                field.update(kinds[0])
+            elif kinds:
+                field["anyOf"] = kinds
+            if field.get("contentMediaType"):
+                form.setdefault("encoding", {})[name] = {"contentType": ", ".join(FORMATS.values())}
+
+
+def _without_key(document: dict[str, Any]) -> None:
+    """The document of a server that has no key: nothing asks for one, and no 401 can happen."""
+    document.get("components", {}).pop("securitySchemes", None)
+    for operation in _operations(document):
+        operation.pop("security", None)
+        operation.get("responses", {}).pop("401", None)
+
+
+def _operations(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for operations in document["paths"].values():
+        yield from operations.values()
 
 
 def _add_model(document: dict[str, Any], model: LoadedModel) -> None:
@@ -119,10 +161,11 @@ def _feature_schema(feature: Feature) -> dict[str, Any]:
 
 
 def _array_schema(schema: InputSchema) -> dict[str, Any]:
+    """The values of one record in the features' order, each as its feature takes it."""
     return {
         "type": "array",
         "description": f"The values in the order {', '.join(schema.names)}",
         "minItems": len(schema.names),
         "maxItems": len(schema.names),
-        "items": {"type": ["number", "null"]},
+        "prefixItems": [_feature_schema(feature) for feature in schema.features],
     }

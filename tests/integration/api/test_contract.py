@@ -1,7 +1,9 @@
 """The API's published contract holds: its OpenAPI document tells the truth about every endpoint,
-each model's requests have a schema and an example that work, and a fuzzer (schemathesis, against
-the live server) finds no server error, no undocumented status or content type, and no response
-that breaks its documented schema."""
+each model's requests have a schema and an example that work, its security is the server's own (a
+key when it has one, none when it has none), and a fuzzer (schemathesis, every check, every phase,
+against the live server with Redis up, with a key and without) finds no server error, no
+undocumented status, header or content type, no response that breaks its documented schema, no
+deleted job still readable and no 405 that hides a method."""
 
 import json
 import os
@@ -9,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +22,23 @@ from modelyard.tabular import write_table
 from tests import factories
 from tests.server import ApiServer, RedisServer, run_cli
 
-ROOT = Path(__file__).resolve().parents[3]
-FUZZ_CHECKS = (
-    "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
-)
+HERE = Path(__file__).resolve().parent
+KEY = "contract-key"
+
+
+@dataclass
+class Live:
+    api: ApiServer
+    """With a key (KEY), which its client sends."""
+    keyless: ApiServer
+    """The same registry, data and Redis, without a key."""
+    root: Path
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiServer, Path]]:
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     root = tmp_path_factory.mktemp("contract")
-    run_cli(root, "demo", "train")  # churn, the demo: categories, a scaler
+    run_cli(root, "demo", "train")  # churn, the demo: categories, a scaler; incoming/churn-sample.csv
     registry = Registry(root / "models")
     for name, model in [
         ("strict", factories.classifier(handle_unknown="error")),
@@ -39,11 +49,13 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiServer, 
         registry.promote(name, 1)
     (root / "data" / "incoming" / "small.csv").write_bytes(write_table(factories.frame(5), "csv"))
     redis_server = RedisServer(root / "redis")
-    api = ApiServer(
-        registry.root, root / "api.log", data_dir=str(root / "data"), redis_url=redis_server.url
-    ).wait()
-    yield api, root
+    settings = {"data_dir": str(root / "data"), "redis_url": redis_server.url}
+    api = ApiServer(registry.root, root / "api.log", api_key=KEY, **settings)
+    keyless = ApiServer(registry.root, root / "keyless.log", **settings)
+    api.wait().client.headers["Authorization"] = f"Bearer {KEY}"
+    yield Live(api, keyless.wait(), root)
     api.stop()
+    keyless.stop()
     redis_server.stop()
 
 
@@ -60,8 +72,7 @@ def operations(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]
 
 
 def test_every_error_is_documented_with_the_one_envelope(live) -> None:
-    api, _ = live
-    doc = document(api)
+    doc = document(live.api)
     assert (
         "HTTPValidationError" not in json.dumps(doc) and "ValidationError" not in doc["components"]["schemas"]
     )
@@ -91,7 +102,7 @@ def test_every_error_is_documented_with_the_one_envelope(live) -> None:
 
 
 def test_each_model_has_a_request_component_whose_example_scores(live) -> None:
-    api, _ = live
+    api = live.api
     doc = document(api)
     schemas = doc["components"]["schemas"]
     for name in ("churn", "strict", "unnamed", "imputed"):
@@ -110,10 +121,12 @@ def test_each_model_has_a_request_component_whose_example_scores(live) -> None:
     assert schemas["strict.Record"]["properties"]["color"]["enum"] == ["blue", "green", "red"]
     assert schemas["imputed.Record"]["properties"]["age"]["type"] == ["number", "null"]
     assert "oneOf" in schemas["unnamed.PredictRequest"]["properties"]["instances"]["items"]
+    array = schemas["unnamed.PredictRequest"]["properties"]["instances"]["items"]["oneOf"][1]
+    assert [item["type"] for item in array["prefixItems"]] == ["number"] * 3  # no imputer: no null
 
 
 def test_the_document_follows_registrations_and_promotions(live) -> None:
-    api, root = live
+    api, root = live.api, live.root
     run_cli(root, "models", "register", str(factories.save(factories.array_regressor(), root / "n.joblib")),
             "--name", "newcomer", "--promote")  # fmt: skip
     deadline = time.monotonic() + 10
@@ -124,7 +137,7 @@ def test_the_document_follows_registrations_and_promotions(live) -> None:
 
 
 def test_metrics_are_prometheus_text_or_openmetrics(live) -> None:
-    api, _ = live
+    api = live.api
     plain = api.client.get("/metrics")
     assert plain.headers["content-type"].startswith("text/plain; version=0.0.4")
     negotiated = api.client.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
@@ -135,31 +148,67 @@ def test_metrics_are_prometheus_text_or_openmetrics(live) -> None:
 
 
 def test_docs_work_without_internet(live) -> None:
-    api, _ = live
-    page = api.client.get("/docs").text
+    page = live.keyless.client.get("/docs").text
     assert "cdn" not in page.lower() and "/static-offline-docs/swagger-ui-bundle.js" in page
     assert "const needsKey = false;" in page  # no key set: the page asks for none
-    assert api.client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
+    assert live.keyless.client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
+    assert "const needsKey = true;" in live.api.client.get("/docs").text
 
 
-def test_a_fuzzer_finds_nothing_and_the_server_serves_on(live) -> None:
-    """schemathesis against the live server's own OpenAPI document, every operation, bounded
-    (`make fuzz` runs longer)."""
-    api, _ = live
+def test_a_server_without_a_key_publishes_a_document_that_asks_for_none(live) -> None:
+    """Generated clients and Swagger would otherwise demand a key this server does not take."""
+    response = live.keyless.client.get("/openapi.json")
+    assert response.status_code == 200
+    doc = response.json()
+    assert "securitySchemes" not in doc["components"]
+    for path, method, operation in operations(doc):
+        assert "security" not in operation and "401" not in operation["responses"], (method, path)
+    assert live.keyless.client.get("/v1/jobs").status_code == 200  # as the document says: no key
+    keyed = document(live.api)  # the same routes, with a key: every operation but the probes asks for it
+    for path, method, operation in operations(keyed):
+        if path not in ("/healthz", "/readyz"):
+            assert operation["security"] and "401" in operation["responses"], (method, path)
+
+
+def test_a_form_says_what_a_form_can(live) -> None:
+    """No null in a multipart form (a field left out is none), and the file part names its type."""
+    doc = document(live.api)
+    upload = doc["paths"]["/v1/jobs/upload"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert upload["encoding"]["file"]["contentType"].split(", ") == [
+        "text/csv",
+        "application/vnd.apache.parquet",
+        "application/jsonl",
+    ]
+    body = doc["components"]["schemas"][upload["schema"]["$ref"].rpartition("/")[2]]
+    assert body["properties"]["version"] == {"type": "integer", "minimum": 1, "title": "Version"}
+    assert body["properties"]["model"]["minLength"] == 1
+
+
+@pytest.mark.parametrize("with_key", [True, False], ids=["key", "no-key"])
+def test_a_fuzzer_finds_nothing_and_the_server_serves_on(live, with_key: bool) -> None:
+    """schemathesis against the live server's own OpenAPI document: every operation, every check,
+    every phase (stateful too: a job submitted, followed, canceled, deleted, then gone), bounded
+    (`make fuzz` runs longer). Its settings (schemathesis.toml) say what it allows, and why."""
+    api = live.api if with_key else live.keyless
     examples = int(os.environ.get("MODELYARD_FUZZ_EXAMPLES", "12"))
-    phases = os.environ.get("MODELYARD_FUZZ_PHASES", "examples,coverage,fuzzing")
-    result = fuzz(api.url, examples, phases, seed=20261126)
+    phases = os.environ.get("MODELYARD_FUZZ_PHASES", "examples,coverage,fuzzing,stateful")
+    result = fuzz(api.url, examples, phases, seed=20261126, key=KEY if with_key else None)
     assert result.returncode == 0, result.stdout[-8000:]
     assert "generated" in result.stdout
-    print(result.stdout[-3000:])  # `make fuzz` shows schemathesis' summary (-s)
+    print(result.stdout[result.stdout.rfind("SUMMARY") - 40 :])  # `make fuzz` shows it (-s)
     body = {"instances": factories.records(2)}
     assert api.client.post("/v1/models/strict/predict", json=body).status_code == 200
 
 
-def fuzz(url: str, examples: int, phases: str, seed: int) -> subprocess.CompletedProcess[str]:
+def fuzz(
+    url: str, examples: int, phases: str, seed: int, key: str | None
+) -> subprocess.CompletedProcess[str]:
     schemathesis = str(Path(sys.executable).parent / "st")
     command = [
-        schemathesis, "run", f"{url}/openapi.json", "--checks", FUZZ_CHECKS, "--max-examples", str(examples),
-        "--seed", str(seed), "--no-color", "--phases", phases, "--workers", "1",
+        schemathesis, "--config-file", str(HERE / "schemathesis.toml"), "run", f"{url}/openapi.json",
+        "--checks", "all", "--max-examples", str(examples), "--seed", str(seed), "--no-color",
+        "--phases", phases, "--workers", "1",
+        *(["--header", f"Authorization: Bearer {key}"] if key else []),
     ]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=1200)
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": str(HERE / "fuzz_hooks.py")}
+    return subprocess.run(command, capture_output=True, text=True, timeout=1200, env=env)
