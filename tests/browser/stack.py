@@ -16,6 +16,7 @@ import yaml
 from sklearn.linear_model import LogisticRegression
 
 from modelyard.registry.store import Registry
+from modelyard.tabular import write_table
 from tests import factories
 from tests.server import ApiServer, RedisServer, WorkerProcess, run_cli
 
@@ -23,6 +24,9 @@ KEY = "console-test-key"
 MARKUP = "<img src=x onerror=alert(1)>"
 """A feature name that a page building HTML from strings would turn into a running script."""
 SCHEDULE = "nightly"
+CHUNK_ROWS = 200
+SLOW_S = 0.5
+"""The model "slow" takes this long per chunk: its job on incoming/slow.csv lasts 10 s."""
 
 
 @dataclass
@@ -45,8 +49,12 @@ class ConsoleStack:
 def console_stack(root: Path) -> Iterator[ConsoleStack]:
     run_cli(root, "demo", "train")  # churn, profiled on its training data
     _register_markup_model(root)
+    registry = Registry(root / "models")
+    registry.register(factories.save(factories.slow_classifier(SLOW_S), root / "slow.joblib"), "slow")
+    registry.promote("slow", 1)
     incoming = root / "data" / "incoming"
     incoming.mkdir(parents=True, exist_ok=True)
+    (incoming / "slow.csv").write_bytes(write_table(factories.frame(20 * CHUNK_ROWS), "csv"))
     run_cli(root, "demo", "customers", "--rows", "2000", "-o", str(incoming / "customers.csv"))
     nightly = incoming / SCHEDULE
     nightly.mkdir()
@@ -62,12 +70,17 @@ def console_stack(root: Path) -> Iterator[ConsoleStack]:
     schedules.write_text(yaml.safe_dump({"schedules": [schedule]}))
 
     redis_server = RedisServer(root / "redis")
-    settings = {"redis_url": redis_server.url, "data_dir": str(root / "data"), "file_settle_s": "0"}
+    settings = {
+        "redis_url": redis_server.url,
+        "data_dir": str(root / "data"),
+        "file_settle_s": "0",
+        "chunk_rows": str(CHUNK_ROWS),  # jobs in steps, so that a slow one can be watched
+    }
     processes: list[subprocess.Popen[bytes]] = []
     api = worker = None
     try:
         api = ApiServer(root / "models", root / "api.log", api_key=KEY, **settings).wait()
-        worker = WorkerProcess(root, redis_server.url, "w1")
+        worker = WorkerProcess(root, redis_server.url, "w1", chunk_rows=str(CHUNK_ROWS))
         env = {
             **os.environ,
             **{f"MODELYARD_{name.upper()}": value for name, value in settings.items()},

@@ -10,7 +10,7 @@ import pandas as pd
 from playwright.sync_api import expect
 
 from tests.browser.conftest import Watched
-from tests.browser.stack import MARKUP, SCHEDULE
+from tests.browser.stack import CHUNK_ROWS, MARKUP, SCHEDULE
 
 CSP = "default-src 'self'"
 
@@ -111,6 +111,23 @@ def test_a_job_runs_to_done_its_output_downloads_and_it_is_deleted(console: Watc
     assert not (console.stack.data / output).exists()
 
 
+def test_a_running_job_moves_its_progress_bar_and_is_canceled(console: Watched) -> None:
+    page = console.open("#/jobs")
+    page.select_option("#job-model", "slow")
+    page.fill("#job-input", "incoming/slow.csv")
+    page.click("#submit-job button[type=submit]")
+    expect(page.locator("#job-message")).to_contain_text("queued")
+    job_id = (page.locator("#job-message").text_content() or "").split()[1]
+    row = page.locator(f"tr[data-job='{job_id}']")
+    expect(row.locator("progress")).to_have_attribute("value", re.compile(r"^[1-9][0-9]?$"))  # 1 to 99
+    row.get_by_role("button", name="Cancel").click()
+    expect(page.locator("#job-message")).to_contain_text(f"Job {job_id} canceled")
+    expect(row).to_have_attribute("data-status", "canceled")
+    with console.stack.client() as client:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "canceled" and 0 < job["rows_done"] < 20 * CHUNK_ROWS  # stopped midway
+
+
 def test_a_schedule_runs_now_and_its_drifted_report_is_drawn(console: Watched) -> None:
     page = console.open("#/schedules")
     card = page.locator(f"[data-schedule='{SCHEDULE}']")
@@ -132,6 +149,13 @@ def test_a_schedule_runs_now_and_its_drifted_report_is_drawn(console: Watched) -
     assert page.locator("svg[data-chart=feature]").count() == 9  # the predictions, then eight features
     assert page.locator("svg[data-chart=feature] rect.run").count() > 50
     expect(page.locator("#report-rows")).to_contain_text("3,000 read, 2,940 scored, 60 invalid")
+
+    job_id = page.url.split("/")[-2]
+    page.goto("/ui/#/jobs")
+    with page.expect_download() as download:
+        page.locator(f"tr[data-job='{job_id}']").get_by_role("button", name="Invalid rows").click()
+    invalid = [json.loads(line) for line in download.value.path().read_text().splitlines()]
+    assert len(invalid) == 60 and {row["field"] for row in invalid} == {"monthly_charges", "tenure_months"}
 
 
 def test_markup_in_a_feature_name_is_shown_as_text_and_runs_nothing(console: Watched) -> None:

@@ -21,10 +21,10 @@ export async function render(view, params, life) {
     replace(list, jobs.length ? jobTable(jobs, actions) : h("p", { class: "muted" }, "No job yet."));
   }
 
-  async function act(label, work) {
+  async function act(done, work) {
     try {
-      const note = await work();
-      replace(message, h("p", { class: "ok" }, note || label));
+      await work();
+      replace(message, h("p", { class: "ok" }, done));
     } catch (error) {
       replace(message, failure(error));
     }
@@ -41,7 +41,7 @@ export async function render(view, params, life) {
 
   replace(view,
     h("h1", {}, "Jobs"),
-    submitForm(models, files, (note) => act(note, async () => note)),
+    submitForm(models, files, (note) => act(note, async () => {})),
     message,
     h("h2", {}, "Recent jobs"),
     h("label", { class: "inline" }, withFiles, " deleting an ended job removes its output and errors files from the data volume too"),
