@@ -2,6 +2,7 @@
 real stack. Every page a test opens is watched: an error in the browser's console, a script error,
 or a request to any other origin fails the test."""
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,23 +37,24 @@ def browser() -> Iterator[Browser]:
 @dataclass
 class Watched:
     page: Page
-    stack: ConsoleStack
+    origin: str
+    key: str | None
     problems: list[str] = field(default_factory=list)
     refusals_expected: bool = False
     api_calls: list[Request] = field(default_factory=list)
 
-    def open(self, address: str = "#/models", key: str | None = None) -> Page:
+    def open(self, address: str = "#/models") -> Page:
         """The console at `address`, the key given when it asks."""
         self.page.goto(f"/ui/{address}")
-        self.page.fill("#key-value", key or self.stack.key)
-        self.page.click("#key button")
+        if self.key:
+            self.page.fill("#key-value", self.key)
+            self.page.click("#key button")
         return self.page
 
     def saw(self, request: Request) -> None:
-        origin = self.stack.api.url
-        if not (request.url.startswith(f"{origin}/") or request.url.startswith(f"blob:{origin}/")):
+        if not (request.url.startswith(f"{self.origin}/") or request.url.startswith(f"blob:{self.origin}/")):
             self.problems.append(f"a request left the origin: {request.method} {request.url}")
-        if request.url.startswith(f"{origin}/v1/"):
+        if request.url.startswith(f"{self.origin}/v1/"):
             self.api_calls.append(request)
 
     def dialog(self, dialog: Dialog) -> None:
@@ -67,14 +69,16 @@ class Watched:
         self.problems.append(f"console error: {text}")
 
 
-@pytest.fixture
-def console(browser: Browser, stack: ConsoleStack) -> Iterator[Watched]:
+@contextlib.contextmanager
+def watching(browser: Browser, origin: str, key: str | None) -> Iterator[Watched]:
+    """A page of its own (a new browser session) on the console at `origin`, failing the test on
+    anything seen that should not be."""
     context = browser.new_context(
-        base_url=stack.api.url, accept_downloads=True, viewport={"width": 1280, "height": 900}
+        base_url=origin, accept_downloads=True, viewport={"width": 1280, "height": 900}
     )
     page = context.new_page()
     page.set_default_timeout(20_000)
-    watched = Watched(page, stack)
+    watched = Watched(page, origin, key)
     page.on("console", lambda message: watched.logged(message.type, message.text))
     page.on("pageerror", lambda error: watched.problems.append(f"script error: {error}"))
     page.on("dialog", watched.dialog)
@@ -82,3 +86,9 @@ def console(browser: Browser, stack: ConsoleStack) -> Iterator[Watched]:
     yield watched
     context.close()
     assert watched.problems == [], watched.problems
+
+
+@pytest.fixture
+def console(browser: Browser, stack: ConsoleStack) -> Iterator[Watched]:
+    with watching(browser, stack.api.url, stack.key) as watched:
+        yield watched

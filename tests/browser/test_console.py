@@ -5,17 +5,21 @@ import io
 import json
 import re
 import time
+from pathlib import Path
 
 import pandas as pd
-from playwright.sync_api import expect
+from playwright.sync_api import Browser, expect
 
-from tests.browser.conftest import Watched
-from tests.browser.stack import CHUNK_ROWS, MARKUP, SCHEDULE
+from tests.browser.conftest import Watched, watching
+from tests.browser.stack import CHUNK_ROWS, MARKUP, SCHEDULE, ConsoleStack
+from tests.server import churn_api
 
 CSP = "default-src 'self'"
 
 
-def test_pages_load_without_the_key_and_the_api_refuses_the_console_without_it(console: Watched) -> None:
+def test_pages_load_without_the_key_and_the_api_refuses_the_console_without_it(
+    console: Watched, stack: ConsoleStack
+) -> None:
     console.refusals_expected = True
     page = console.page
     answer = page.goto("/ui/")
@@ -29,17 +33,19 @@ def test_pages_load_without_the_key_and_the_api_refuses_the_console_without_it(c
     expect(page.locator("#models")).to_have_count(0)
 
     refused = len(console.api_calls)
-    page.fill("#key-value", console.stack.key)
+    page.fill("#key-value", stack.key)
     page.click("#key button")
     expect(page.locator("#models")).to_contain_text("churn")
-    assert page.evaluate("sessionStorage.getItem('modelyard-api-key')") == console.stack.key
+    assert page.evaluate("sessionStorage.getItem('modelyard-api-key')") == stack.key
     given = console.api_calls[refused:]
-    assert given and all(call.headers.get("authorization") == f"Bearer {console.stack.key}" for call in given)
+    assert given and all(call.headers.get("authorization") == f"Bearer {stack.key}" for call in given)
     page.reload()  # the same tab keeps the key
     expect(page.locator("#models")).to_contain_text("markup")
 
 
-def test_a_model_shows_its_runtimes_schema_profile_and_how_to_promote(console: Watched) -> None:
+def test_a_model_shows_its_runtimes_schema_profile_and_how_to_promote(
+    console: Watched, stack: ConsoleStack
+) -> None:
     page = console.open("#/models/churn")
     expect(page.locator("#versions")).to_contain_text("onnx")  # the demo is compiled, and says why
     expect(page.locator("#schema")).to_contain_text("monthly_charges")
@@ -53,7 +59,7 @@ def test_a_model_shows_its_runtimes_schema_profile_and_how_to_promote(console: W
     expect(page.locator("#profile")).to_contain_text("has no reference profile")
 
 
-def test_the_generated_form_predicts_what_the_api_does(console: Watched) -> None:
+def test_the_generated_form_predicts_what_the_api_does(console: Watched, stack: ConsoleStack) -> None:
     page = console.open("#/try/churn")
     page.locator("[data-feature=tenure_months]").fill("3")
     page.locator("[data-feature=plan]").select_option("premium")
@@ -62,7 +68,7 @@ def test_the_generated_form_predicts_what_the_api_does(console: Watched) -> None
     sent = json.loads(page.locator("#request-json").text_content() or "")
     shown = json.loads(page.locator("#response-json").text_content() or "")
     assert sent["instances"][0]["tenure_months"] == 3 and sent["instances"][0]["plan"] == "premium"
-    with console.stack.client() as client:
+    with stack.client() as client:
         direct = client.post("/v1/models/churn/predict", json=sent).json()
     assert shown["predictions"] == direct["predictions"]
     assert shown["probabilities"] == direct["probabilities"] and shown["classes"] == direct["classes"]
@@ -70,16 +76,16 @@ def test_the_generated_form_predicts_what_the_api_does(console: Watched) -> None
     assert page.locator("svg[data-chart=probabilities] rect").count() == len(direct["classes"])
 
 
-def test_an_uploaded_file_comes_back_scored(console: Watched) -> None:
+def test_an_uploaded_file_comes_back_scored(console: Watched, stack: ConsoleStack) -> None:
     page = console.open("#/try/churn")
-    customers = (console.stack.data / "incoming" / "customers.csv").read_bytes()
+    customers = (stack.data / "incoming" / "customers.csv").read_bytes()
     rows = b"".join(customers.splitlines(keepends=True)[:51])
     page.set_input_files("#upload-file", {"name": "few.csv", "mimeType": "text/csv", "buffer": rows})
     with page.expect_download() as download:
         page.click("#upload button[type=submit]")
     assert download.value.suggested_filename == "few.predictions.csv"
     scored = download.value.path().read_bytes()
-    with console.stack.client() as client:
+    with stack.client() as client:
         direct = client.post("/v1/models/churn/predict-file", files={"file": ("few.csv", rows, "text/csv")})
     assert scored == direct.content
     frame = pd.read_csv(io.BytesIO(scored))
@@ -87,7 +93,9 @@ def test_an_uploaded_file_comes_back_scored(console: Watched) -> None:
     expect(page.locator("#scored-name")).to_have_text("few.predictions.csv")
 
 
-def test_a_job_runs_to_done_its_output_downloads_and_it_is_deleted(console: Watched) -> None:
+def test_a_job_runs_to_done_its_output_downloads_and_it_is_deleted(
+    console: Watched, stack: ConsoleStack
+) -> None:
     page = console.open("#/jobs")
     output = f"scored/console-{time.monotonic_ns()}.csv"
     page.fill("#job-input", "incoming/customers.csv")
@@ -101,17 +109,17 @@ def test_a_job_runs_to_done_its_output_downloads_and_it_is_deleted(console: Watc
     expect(row).to_contain_text("2,000 / 2,000")
     with page.expect_download() as download:
         row.get_by_role("button", name="Result").click()
-    assert download.value.path().read_bytes() == (console.stack.data / output).read_bytes()
+    assert download.value.path().read_bytes() == (stack.data / output).read_bytes()
 
     page.check("#delete-files")
     row.get_by_role("button", name="Delete").click()
     expect(row).to_have_count(0)
-    with console.stack.client() as client:
+    with stack.client() as client:
         assert client.get(f"/v1/jobs/{job_id}").status_code == 404
-    assert not (console.stack.data / output).exists()
+    assert not (stack.data / output).exists()
 
 
-def test_a_running_job_moves_its_progress_bar_and_is_canceled(console: Watched) -> None:
+def test_a_running_job_moves_its_progress_bar_and_is_canceled(console: Watched, stack: ConsoleStack) -> None:
     page = console.open("#/jobs")
     page.select_option("#job-model", "slow")
     page.fill("#job-input", "incoming/slow.csv")
@@ -123,12 +131,12 @@ def test_a_running_job_moves_its_progress_bar_and_is_canceled(console: Watched) 
     row.get_by_role("button", name="Cancel").click()
     expect(page.locator("#job-message")).to_contain_text(f"Job {job_id} canceled")
     expect(row).to_have_attribute("data-status", "canceled")
-    with console.stack.client() as client:
+    with stack.client() as client:
         job = client.get(f"/v1/jobs/{job_id}").json()
     assert job["status"] == "canceled" and 0 < job["rows_done"] < 20 * CHUNK_ROWS  # stopped midway
 
 
-def test_a_schedule_runs_now_and_its_drifted_report_is_drawn(console: Watched) -> None:
+def test_a_schedule_runs_now_and_its_drifted_report_is_drawn(console: Watched, stack: ConsoleStack) -> None:
     page = console.open("#/schedules")
     card = page.locator(f"[data-schedule='{SCHEDULE}']")
     card.locator("input[type=checkbox]").check()  # rescore: another test may have run it
@@ -158,7 +166,9 @@ def test_a_schedule_runs_now_and_its_drifted_report_is_drawn(console: Watched) -
     assert len(invalid) == 60 and {row["field"] for row in invalid} == {"monthly_charges", "tenure_months"}
 
 
-def test_markup_in_a_feature_name_is_shown_as_text_and_runs_nothing(console: Watched) -> None:
+def test_markup_in_a_feature_name_is_shown_as_text_and_runs_nothing(
+    console: Watched, stack: ConsoleStack
+) -> None:
     page = console.open("#/models/markup")
     expect(page.locator("#schema")).to_contain_text(MARKUP)
     page.goto("/ui/#/try/markup")
@@ -170,3 +180,17 @@ def test_markup_in_a_feature_name_is_shown_as_text_and_runs_nothing(console: Wat
     expect(page.locator("#prediction-value")).to_have_text(re.compile("^(no|yes)$"))
     assert page.locator("main img").count() == 0
     assert page.evaluate("document.querySelectorAll('[onerror]').length") == 0
+
+
+def test_a_server_without_a_key_opens_the_console_straight_away(browser: Browser, tmp_path: Path) -> None:
+    api = churn_api(tmp_path)
+    try:
+        with watching(browser, api.url, None) as console:
+            page = console.open()
+            expect(page.locator("#models")).to_contain_text("churn")
+            expect(page.locator("#key")).to_be_hidden()
+            assert console.api_calls and not any(
+                call.headers.get("authorization") for call in console.api_calls
+            )
+    finally:
+        api.stop()
