@@ -189,7 +189,12 @@ def csv_header(handle: BinaryIO) -> list[str]:
         text = first.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise UnparseableFile(f"the CSV file is not UTF-8 text: {exc}") from exc
-    names = next(csv.reader([text.rstrip("\r\n")]), [])
+    try:
+        names = next(csv.reader([text.rstrip("\r\n")]), [])
+    except csv.Error as exc:  # a bare carriage return inside the line, say
+        raise UnparseableFile(
+            f"the CSV file's header line is not CSV ({exc}): quote a name that holds a line break"
+        ) from exc
     if not names or names == [""]:
         raise UnparseableFile("the CSV file is empty: it has no header line of column names")
     return names

@@ -178,6 +178,7 @@ def test_csv_header_with_bom_quotes_and_crlf() -> None:
         (b"", "the CSV file is empty: it has no header line of column names"),
         (b"\r\n1,2\n", "the CSV file is empty: it has no header line of column names"),
         (b"\xffid,n\n", "the CSV file is not UTF-8 text: 'utf-8' codec can't decode byte 0xff"),
+        (b"id\rn,x\r\n1,2\n", "the CSV file's header line is not CSV (new-line character seen"),
     ],
 )
 def test_csv_header_errors(content: bytes, message: str) -> None:
