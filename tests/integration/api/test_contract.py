@@ -195,7 +195,10 @@ def test_a_fuzzer_finds_nothing_and_the_server_serves_on(live, with_key: bool) -
     result = fuzz(api.url, examples, phases, seed=20261126, key=KEY if with_key else None)
     assert result.returncode == 0, result.stdout[-8000:]
     assert "generated" in result.stdout
-    print(result.stdout[result.stdout.rfind("SUMMARY") - 40 :])  # `make fuzz` shows it (-s)
+    summary = result.stdout.rfind("\n", 0, result.stdout.rfind(" SUMMARY ")) + 1
+    print(
+        f"\nschemathesis {'with' if with_key else 'without'} a key:\n{result.stdout[summary:]}"
+    )  # make fuzz
     body = {"instances": factories.records(2)}
     assert api.client.post("/v1/models/strict/predict", json=body).status_code == 200
 
