@@ -15,13 +15,15 @@ from tests.browser.stack import ConsoleStack, console_stack
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleStack]:
     with console_stack(tmp_path_factory.mktemp("console")) as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API holds an event loop running on this thread until
+# it stops, and later tests (asyncio.run in the micro-batcher's) need the thread free.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         raise RuntimeError(
