@@ -39,7 +39,7 @@ if grep -q '^MODELYARD_API_KEY=.' .env; then # printed as a command that reads t
 fi
 cat <<EOF
 
-modelyard is up: http://127.0.0.1:$port (docs: http://127.0.0.1:$port/docs)
+modelyard is up: http://127.0.0.1:$port (console: http://127.0.0.1:$port/ui/, docs: http://127.0.0.1:$port/docs)
   curl -s$key_header localhost:$port/v1/models/churn/predict -d '{"instances": [{"tenure_months": 3,
     "monthly_charges": 89.5, "support_calls": 4, "data_usage_gb": 12.0, "plan": "premium",
     "contract": "month-to-month", "payment_method": "invoice", "region": "north"}]}'
