@@ -32,6 +32,18 @@ export function table(headings, rows, attributes = {}) {
     h("tbody", {}, rows.map((cells) => cells instanceof Node ? cells : h("tr", {}, cells.map((cell) => h("td", {}, cell))))));
 }
 
+// The first `shown` items drawn into a grid, and a button that draws the rest into it (none when
+// there is no rest): a model of 200 features opens with a page, not 200 charts.
+export function grid(items, shown, draw) {
+  const into = h("div", { class: "grid" }, draw(items.slice(0, shown)));
+  const rest = items.slice(shown);
+  const more = rest.length ? h("button", { type: "button", onclick: (event) => {
+    into.append(...draw(rest));
+    event.target.remove();
+  } }, `Show the other ${rest.length} features`) : null;
+  return [into, more];
+}
+
 export function failure(error) {
   const code = error.code ? h("code", {}, error.code) : null;
   return h("p", { class: "error", role: "alert" }, code, code ? ": " : "", error.message);

@@ -4,7 +4,7 @@
 
 import { get, path } from "../api.js";
 import { histogram } from "../charts.js";
-import { count, failure, h, replace, table, when } from "../dom.js";
+import { count, failure, grid, h, replace, table, when } from "../dom.js";
 
 const PROFILE_SHOWN = 12;
 
@@ -111,13 +111,7 @@ async function showProfile(into, name, version) {
   const charts = (features) => features.map((feature) => h("figure", {},
     h("figcaption", {}, feature.name),
     histogram("profile", `reference of ${feature.name}`, feature.bins, [{ name: "reference", values: feature.reference, kind: "ref" }])));
-  const rest = profile.features.slice(PROFILE_SHOWN);
-  const grid = h("div", { class: "grid" }, charts([profile.prediction, ...profile.features.slice(0, PROFILE_SHOWN)]));
   replace(into,
     h("p", {}, `${count(profile.rows)} reference rows from ${profile.source}, profiled `, when(profile.created_at), "."),
-    grid,
-    rest.length ? h("button", { type: "button", onclick: (event) => {
-      grid.append(...charts(rest));
-      event.target.remove();
-    } }, `Show the other ${rest.length} features`) : null);
+    grid([profile.prediction, ...profile.features], 1 + PROFILE_SHOWN, charts));
 }

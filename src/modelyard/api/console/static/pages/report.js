@@ -3,7 +3,7 @@
 
 import { get, path } from "../api.js";
 import { histogram, horizontalBars } from "../charts.js";
-import { count, h, replace, share, when } from "../dom.js";
+import { count, grid, h, replace, share, when } from "../dom.js";
 
 const SHOWN = 24;
 
@@ -18,8 +18,6 @@ export async function render(view, [jobId]) {
     histogram("feature", `${feature.name}: run over reference`, feature.bins, [
       { name: "reference", values: feature.reference, kind: "ref" },
       { name: "run", values: feature.run, kind: "run" }])));
-  const grid = h("div", { class: "grid" }, features(report.features.slice(0, SHOWN)));
-  const rest = report.features.slice(SHOWN);
   replace(view,
     h("p", { class: "crumbs" }, h("a", { href: "#/jobs" }, "Jobs"), " / ", jobId, " / report"),
     h("h1", {}, `Report of job ${jobId}`),
@@ -45,9 +43,5 @@ export async function render(view, [jobId]) {
         label: `${item.field ?? "(the row)"}: ${item.code}`, value: item.rows, kind: "invalid" })), { format: count })
       : h("p", { class: "muted" }, "No row was invalid."),
     h("h2", {}, "Each feature, the run over the reference"),
-    report.reference ? grid : h("p", { class: "muted" }, report.note),
-    report.reference && rest.length ? h("button", { type: "button", onclick: (event) => {
-      grid.append(...features(rest));
-      event.target.remove();
-    } }, `Show the other ${rest.length} features`) : null);
+    report.reference ? grid(report.features, SHOWN, features) : h("p", { class: "muted" }, report.note));
 }
