@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
+import pandas as pd
 import yaml
 from sklearn.linear_model import LogisticRegression
 
@@ -23,6 +25,8 @@ from tests.server import ApiServer, RedisServer, WorkerProcess, run_cli
 KEY = "console-test-key"
 MARKUP = "<img src=x onerror=alert(1)>"
 """A feature name that a page building HTML from strings would turn into a running script."""
+WIDE_FEATURES = 30
+"""The model "wide" has more features than a page of charts shows at first."""
 SCHEDULE = "nightly"
 CHUNK_ROWS = 200
 SLOW_S = 0.5
@@ -49,6 +53,7 @@ class ConsoleStack:
 def console_stack(root: Path) -> Iterator[ConsoleStack]:
     run_cli(root, "demo", "train")  # churn, profiled on its training data
     _register_markup_model(root)
+    _register_wide_model(root)
     registry = Registry(root / "models")
     registry.register(factories.save(factories.slow_classifier(SLOW_S), root / "slow.joblib"), "slow")
     registry.promote("slow", 1)
@@ -105,6 +110,18 @@ def console_stack(root: Path) -> Iterator[ConsoleStack]:
         if api is not None:
             api.stop()
         redis_server.stop()
+
+
+def _register_wide_model(root: Path) -> None:
+    """A model of many numeric features, with a reference profile."""
+    rows = np.random.default_rng(3).normal(size=(300, WIDE_FEATURES))
+    data = pd.DataFrame(rows, columns=[f"x{i:02d}" for i in range(WIDE_FEATURES)])
+    model = LogisticRegression().fit(data, rows[:, 0] > 0)
+    registry = Registry(root / "models")
+    registry.register(factories.save(model, root / "wide.joblib"), "wide")
+    registry.promote("wide", 1)
+    data.to_csv(root / "wide.csv", index=False)
+    run_cli(root, "models", "profile", "wide", "1", "--reference", str(root / "wide.csv"))
 
 
 def _register_markup_model(root: Path) -> None:

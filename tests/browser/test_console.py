@@ -11,7 +11,7 @@ import pandas as pd
 from playwright.sync_api import Browser, expect
 
 from tests.browser.conftest import Watched, watching
-from tests.browser.stack import CHUNK_ROWS, MARKUP, SCHEDULE, ConsoleStack
+from tests.browser.stack import CHUNK_ROWS, MARKUP, SCHEDULE, WIDE_FEATURES, ConsoleStack
 from tests.server import churn_api
 
 CSP = "default-src 'self'"
@@ -57,6 +57,16 @@ def test_a_model_shows_its_runtimes_schema_profile_and_how_to_promote(
         "docker compose run --rm admin modelyard models promote markup 2"
     )
     expect(page.locator("#profile")).to_contain_text("has no reference profile")
+
+
+def test_a_wide_model_shows_a_page_of_charts_then_the_rest_on_demand(console: Watched) -> None:
+    page = console.open("#/models/wide")
+    charts = page.locator("#profile figure")
+    expect(charts).to_have_count(13)  # the predictions, then the first 12 features
+    page.get_by_role("button", name=f"Show the other {WIDE_FEATURES - 12} features").click()
+    expect(charts).to_have_count(1 + WIDE_FEATURES)
+    expect(page.locator("#profile button")).to_have_count(0)
+    expect(charts.last).to_contain_text(f"x{WIDE_FEATURES - 1}")
 
 
 def test_the_generated_form_predicts_what_the_api_does(console: Watched, stack: ConsoleStack) -> None:
