@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import redis
+from rq import Queue
 from rq.job import Job, JobStatus
 
 from modelyard.batch import keeper, queue
@@ -89,7 +90,8 @@ class Deletion:
 
 def delete(connection: redis.Redis, job_id: str, data_dir: Path, files: bool = False) -> Deletion:
     """Forget an ended job: what Redis holds for it and for its parts and join (RQ's records and
-    results, the job list's entry, the cancel, done, lock and snapshot keys) and its report. With
+    results, the job list's entry, the cancel, done, lock and snapshot keys, RQ's intermediate-queue
+    marks) and its report. With
     `files`, also its output and errors files and its uploaded input (uploads/<id>/), on the data
     volume only: an output in a store (s3://, postgresql://) is never deleted here. A scheduled
     run's markers stay, so that the schedule does not score the same input again."""
@@ -109,11 +111,17 @@ def delete(connection: redis.Redis, job_id: str, data_dir: Path, files: bool = F
     with connection.pipeline() as pipe:
         for member in [job, *members]:
             member.delete(pipeline=pipe)
-            pipe.delete(queue.done_key(member.id), queue.lock_key(member.id))
+            pipe.delete(queue.done_key(member.id), queue.lock_key(member.id), _first_seen_key(connection, member))
         pipe.delete(queue.cancel_key(job_id), keeper.imported_key(job_id), keeper.parts_key(job_id))
         pipe.zrem(queue.JOB_INDEX, job_id)
         pipe.execute()
     return Deletion(job_id, tuple(removed), tuple(kept))
+
+
+def _first_seen_key(connection: redis.Redis, job: Job) -> str:
+    """RQ's mark of a job its worker's maintenance saw between dequeuing and starting it (kept a
+    day, whatever becomes of the job)."""
+    return Queue(job.origin, connection=connection).intermediate_queue.get_first_seen_key(job.id)
 
 
 def _files(submitted: JobSpec, data_dir: Path, remove: bool) -> tuple[list[str], list[str]]:

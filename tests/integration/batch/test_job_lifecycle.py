@@ -7,7 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rq import Queue
 from rq.executions import ExecutionRegistry
+from rq.job import Job
 
 from modelyard.tabular import write_table
 from tests.integration.batch.test_jobs import customers, ended, job, put, submit, wait_job
@@ -122,6 +124,10 @@ def test_a_split_job_is_deleted_with_its_parts_and_join(stack, workers) -> None:
     record = finished(stack, "split.csv", 3000)
     assert record["parts"]["count"] > 1, record
     assert any("-part" in key for key in keys_of(stack, record["id"]))
+    client = stack["redis"].client()
+    part = Job.fetch(f"{record['id']}-part0001", connection=client)
+    # RQ's maintenance marks a job it sees between its dequeuing and its start, for a day
+    assert Queue(part.origin, connection=client).intermediate_queue.set_first_seen(part.id)
 
     answer = stack["api"].client.delete(f"/v1/jobs/{record['id']}", params={"files": "true"})
     assert answer.status_code == 200, answer.text
