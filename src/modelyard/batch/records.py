@@ -111,7 +111,9 @@ def delete(connection: redis.Redis, job_id: str, data_dir: Path, files: bool = F
     with connection.pipeline() as pipe:
         for member in [job, *members]:
             member.delete(pipeline=pipe)
-            pipe.delete(queue.done_key(member.id), queue.lock_key(member.id), _first_seen_key(connection, member))
+            pipe.delete(
+                queue.done_key(member.id), queue.lock_key(member.id), _first_seen_key(connection, member)
+            )
         pipe.delete(queue.cancel_key(job_id), keeper.imported_key(job_id), keeper.parts_key(job_id))
         pipe.zrem(queue.JOB_INDEX, job_id)
         pipe.execute()
